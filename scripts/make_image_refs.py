@@ -14,7 +14,7 @@ Writes into tests/images/:
            decoded at PIL's draft() DCT scale, as the C decoder does
   cases.txt one line per reference: "file size channels h w c ref"
   bad      trunc.jpg, extra.jpg, trunc.png, badcrc.png, bomb.jpg, bomb.png,
-           random.jpg, empty.jpg, png_named.jpg (a valid PNG: format is by magic)
+           random.jpg, empty.jpg, corrupt.png, png_named.jpg (a valid PNG: format is by magic)
   fmnist_ref.txt  constants about /usr/share/datasets/fashion-mnist computed
            here with gzip + numpy, not by the code under test.
 The C test (tests/data/test_image_ref.c) needs no Python.
@@ -159,7 +159,10 @@ jpg = open(p("gray.jpg"), "rb").read()   # garbage before EOI: a libjpeg warning
 open(p("extra.jpg"), "wb").write(jpg[:-2] + b"\x12\x34\x56\xff\xd9")
 png = open(p("gray.png"), "rb").read()
 open(p("trunc.png"), "wb").write(png[:len(png) * 2 // 3])
-i = png.index(b"IDAT") + 4 + 20          # a byte inside the IDAT data
+i = png.index(b"IDAT") + 4 + 20          # a byte inside the IDAT data: zlib fails
+open(p("corrupt.png"), "wb").write(png[:i] + bytes([png[i] ^ 0x40]) + png[i + 1:])
+i = png.index(b"IDAT") - 4               # a byte of the IDAT CRC: the data inflates
+i += 8 + struct.unpack(">I", png[i:i + 4])[0] + 1
 open(p("badcrc.png"), "wb").write(png[:i] + bytes([png[i] ^ 0x40]) + png[i + 1:])
 open(p("png_named.jpg"), "wb").write(png)
 b = io.BytesIO()
