@@ -18,7 +18,7 @@
 #include "xm_err.h"
 
 #define XM_ATOMIC_PATH_MAX 4096
-#define XM_ATOMIC_MAX_OPEN 64 /* temporary files registered at once */
+#define XM_ATOMIC_MAX_OPEN 1024 /* temporary files registered at once (shards) */
 
 enum { XM_ATOMIC_FORCE = 1 }; /* flags: overwrite an existing output */
 

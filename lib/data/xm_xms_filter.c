@@ -1,0 +1,60 @@
+/* xm_xms_filter.c: PNG-style prediction filters over one HWC image. The
+ * predictor for byte x uses a = left (same channel, previous pixel),
+ * b = up, c = up-left, 0 outside the image; residual = x - pred mod 256. */
+#include <stdlib.h>
+
+#include "xm_xms.h"
+
+static inline uint8_t paeth(int a, int b, int c)
+{
+    int p = a + b - c;
+    int pa = abs(p - a), pb = abs(p - b), pc = abs(p - c);
+    if (pa <= pb && pa <= pc) return (uint8_t)a;
+    return (uint8_t)(pb <= pc ? b : c);
+}
+
+static inline uint8_t predict(int f, const uint8_t *row, const uint8_t *up, int i, int c)
+{
+    int a = i >= c ? row[i - c] : 0;
+    int b = up ? up[i] : 0;
+    int cc = (up && i >= c) ? up[i - c] : 0;
+    switch (f) {
+    case XM_XMS_FILTER_SUB: return (uint8_t)a;
+    case XM_XMS_FILTER_UP: return (uint8_t)b;
+    case XM_XMS_FILTER_AVG: return (uint8_t)((a + b) >> 1);
+    case XM_XMS_FILTER_PAETH: return paeth(a, b, cc);
+    default: return 0;
+    }
+}
+
+void xm_xms_filter(int f, const uint8_t *src, uint8_t *dst, int h, int w, int c)
+{
+    size_t stride = (size_t)w * (size_t)c;
+    for (int y = 0; y < h; y++) {
+        const uint8_t *row = src + (size_t)y * stride;
+        const uint8_t *up = y ? row - stride : NULL;
+        uint8_t *out = dst + (size_t)y * stride;
+        if (f == XM_XMS_FILTER_UP && up) {
+            for (size_t i = 0; i < stride; i++) out[i] = (uint8_t)(row[i] - up[i]);
+            continue;
+        }
+        for (size_t i = 0; i < stride; i++) out[i] = (uint8_t)(row[i] - predict(f, row, up, (int)i, c));
+    }
+}
+
+void xm_xms_unfilter(int f, uint8_t *px, int h, int w, int c)
+{
+    if (f == XM_XMS_FILTER_NONE) return;
+    size_t stride = (size_t)w * (size_t)c;
+    for (int y = 0; y < h; y++) {
+        uint8_t *row = px + (size_t)y * stride;
+        const uint8_t *up = y ? row - stride : NULL;
+        if (f == XM_XMS_FILTER_UP) {
+            if (up)
+                for (size_t i = 0; i < stride; i++) row[i] = (uint8_t)(row[i] + up[i]);
+            continue;
+        }
+        /* Left-to-right: row[i - c] is already reconstructed when used. */
+        for (size_t i = 0; i < stride; i++) row[i] = (uint8_t)(row[i] + predict(f, row, up, (int)i, c));
+    }
+}

@@ -1,0 +1,322 @@
+/* xm_xms_write.c: the .xms writer. Records are appended to an uncompressed
+ * block buffer (filtered if asked); a full block is compressed as one zstd
+ * frame (content size and checksum on) and written at the current offset.
+ * finish() writes the metadata frame, the index and finally the header. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "xm_hash.h"
+#include "xm_xms.h"
+#include "xm_xms_impl.h"
+
+typedef struct blk {
+    uint64_t off, first;
+    uint32_t csize, rsize, nrec, chash;
+} blk;
+
+typedef struct rec {
+    uint32_t block, off;
+    uint16_t h, w;
+    uint8_t c;
+    int32_t label;
+    uint32_t name_off;
+} rec;
+
+struct xm_xms_writer {
+    int fd;
+    char name[512];
+    xm_xms_wopts o;
+    ZSTD_CCtx *cctx;
+    uint8_t *raw, *comp;      /* current block, compression buffer */
+    size_t nraw, rawcap, compcap;
+    uint32_t blk_nrec;
+    uint64_t off;             /* next write offset */
+    blk *blocks;
+    size_t nblocks, blkcap;
+    rec *recs;
+    size_t nrecs, reccap;
+    char *names;              /* NUL-terminated source names */
+    size_t nnames, namecap;
+    char **classes;
+    int nclasses;
+    int h, w, c, mixed;       /* shape of the first record; mixed if any differs */
+    uint64_t raw_bytes;
+    uint32_t max_block;
+};
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap) return 0;
+    size_t nc = *cap ? *cap : 64;
+    while (nc < need) nc *= 2;
+    void *q = realloc(*p, nc * elem);
+    if (!q) return -1;
+    *p = q;
+    *cap = nc;
+    return 0;
+}
+
+static int write_at(xm_xms_writer *w, const void *buf, size_t n, uint64_t off, xm_err *err)
+{
+    const uint8_t *p = buf;
+    while (n) {
+        ssize_t k = pwrite(w->fd, p, n, (off_t)off);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            return xm_err_errno(err, XM_EIO, errno, "%s", w->name);
+        }
+        p += k;
+        n -= (size_t)k;
+        off += (uint64_t)k;
+    }
+    return 0;
+}
+
+xm_xms_writer *xm_xms_writer_new(int fd, const char *name, const xm_xms_wopts *o, xm_err *err)
+{
+    xm_xms_writer *w = calloc(1, sizeof *w);
+    if (!w) goto oom;
+    w->fd = fd;
+    snprintf(w->name, sizeof w->name, "%s", name ? name : "output");
+    if (o) w->o = *o;
+    if (w->o.level == 0) w->o.level = XM_XMS_DEFAULT_LEVEL;
+    if (w->o.block_bytes == 0) w->o.block_bytes = XM_XMS_DEFAULT_BLOCK;
+    if (w->o.filter < 0 || w->o.filter > XM_XMS_FILTER_PAETH) {
+        free(w);
+        xm_err_set(err, XM_EUSAGE, "unknown filter %d", o->filter);
+        return NULL;
+    }
+    w->cctx = ZSTD_createCCtx();
+    if (!w->cctx) goto oom;
+    ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, w->o.level);
+    ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1);
+    ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_contentSizeFlag, 1);
+    w->off = XM_XMS_HEADER_SIZE;
+    return w;
+oom:
+    xm_xms_writer_free(w);
+    xm_err_set(err, XM_EFAIL, "out of memory");
+    return NULL;
+}
+
+void xm_xms_writer_free(xm_xms_writer *w)
+{
+    if (!w) return;
+    ZSTD_freeCCtx(w->cctx);
+    free(w->raw);
+    free(w->comp);
+    free(w->blocks);
+    free(w->recs);
+    free(w->names);
+    for (int i = 0; i < w->nclasses; i++) free(w->classes[i]);
+    free(w->classes);
+    free(w);
+}
+
+int xm_xms_writer_set_classes(xm_xms_writer *w, const char *const *names, int n, xm_err *err)
+{
+    if (n < 0) return xm_err_set(err, XM_EUSAGE, "negative class count");
+    char **cl = calloc((size_t)n + 1, sizeof *cl);
+    if (!cl) return xm_err_set(err, XM_EFAIL, "out of memory");
+    for (int i = 0; i < n; i++) {
+        if (!names[i][0] || strpbrk(names[i], "\n\r") || strlen(names[i]) > 65535) {
+            for (int j = 0; j < i; j++) free(cl[j]);
+            free(cl);
+            return xm_err_set(err, XM_EDATA, "class %d: bad class name '%s'", i, names[i]);
+        }
+        cl[i] = strdup(names[i]);
+        if (!cl[i]) {
+            for (int j = 0; j < i; j++) free(cl[j]);
+            free(cl);
+            return xm_err_set(err, XM_EFAIL, "out of memory");
+        }
+    }
+    for (int i = 0; i < w->nclasses; i++) free(w->classes[i]);
+    free(w->classes);
+    w->classes = cl;
+    w->nclasses = n;
+    return 0;
+}
+
+static int flush_block(xm_xms_writer *w, xm_err *err)
+{
+    if (w->blk_nrec == 0) return 0;
+    size_t bound = ZSTD_compressBound(w->nraw);
+    if (grow((void **)&w->comp, &w->compcap, bound, 1))
+        return xm_err_set(err, XM_EFAIL, "out of memory");
+    size_t cs = ZSTD_compress2(w->cctx, w->comp, w->compcap, w->raw, w->nraw);
+    if (ZSTD_isError(cs))
+        return xm_err_set(err, XM_EFAIL, "%s: zstd: %s", w->name, ZSTD_getErrorName(cs));
+    if (grow((void **)&w->blocks, &w->blkcap, w->nblocks + 1, sizeof *w->blocks))
+        return xm_err_set(err, XM_EFAIL, "out of memory");
+    if (w->nblocks >= UINT32_MAX - 1) return xm_err_set(err, XM_EDATA, "%s: too many blocks", w->name);
+    int rc = write_at(w, w->comp, cs, w->off, err);
+    if (rc) return rc;
+    blk *b = &w->blocks[w->nblocks++];
+    b->off = w->off;
+    b->csize = (uint32_t)cs;
+    b->rsize = (uint32_t)w->nraw;
+    b->nrec = w->blk_nrec;
+    b->first = w->nrecs - w->blk_nrec;
+    b->chash = (uint32_t)xm_xxh64(w->comp, cs, 0);
+    if (b->rsize > w->max_block) w->max_block = b->rsize;
+    w->off += cs;
+    w->nraw = 0;
+    w->blk_nrec = 0;
+    return 0;
+}
+
+int xm_xms_writer_add(xm_xms_writer *w, const uint8_t *px, int h, int wd, int c, int32_t label,
+                      const char *src, xm_err *err)
+{
+    if (h < 1 || wd < 1 || h > 65535 || wd > 65535 || (c != 1 && c != 3))
+        return xm_err_set(err, XM_EDATA, "%s: bad record shape %dx%dx%d", src ? src : "record", h, wd, c);
+    size_t size = (size_t)h * (size_t)wd * (size_t)c;
+    if (size > (size_t)3 * 64 * 1024 * 1024)
+        return xm_err_set(err, XM_EDATA, "%s: record too large (%zu bytes)", src ? src : "record", size);
+    if (label < -1 || (w->classes && label >= w->nclasses))
+        return xm_err_set(err, XM_EDATA, "%s: label %d out of range", src ? src : "record", (int)label);
+    if (w->blk_nrec && w->nraw + size > w->o.block_bytes) {
+        int rc = flush_block(w, err);
+        if (rc) return rc;
+    }
+    if (grow((void **)&w->raw, &w->rawcap, w->nraw + size, 1) ||
+        grow((void **)&w->recs, &w->reccap, w->nrecs + 1, sizeof *w->recs))
+        return xm_err_set(err, XM_EFAIL, "out of memory");
+    const char *nm = src ? src : "";
+    size_t nl = strlen(nm) + 1;
+    if (w->nnames + nl > UINT32_MAX) return xm_err_set(err, XM_EDATA, "%s: names too long", w->name);
+    if (grow((void **)&w->names, &w->namecap, w->nnames + nl, 1))
+        return xm_err_set(err, XM_EFAIL, "out of memory");
+    if (w->o.filter) xm_xms_filter(w->o.filter, px, w->raw + w->nraw, h, wd, c);
+    else memcpy(w->raw + w->nraw, px, size);
+    rec *r = &w->recs[w->nrecs++];
+    r->block = (uint32_t)w->nblocks;
+    r->off = (uint32_t)w->nraw;
+    r->h = (uint16_t)h;
+    r->w = (uint16_t)wd;
+    r->c = (uint8_t)c;
+    r->label = label;
+    r->name_off = (uint32_t)w->nnames;
+    memcpy(w->names + w->nnames, nm, nl);
+    w->nnames += nl;
+    w->nraw += size;
+    w->blk_nrec++;
+    w->raw_bytes += size;
+    if (w->nrecs == 1) {
+        w->h = h;
+        w->w = wd;
+        w->c = c;
+    } else if (h != w->h || wd != w->w || c != w->c) {
+        w->mixed = 1;
+    }
+    return 0;
+}
+
+int64_t xm_xms_writer_count(const xm_xms_writer *w) { return (int64_t)w->nrecs; }
+uint64_t xm_xms_writer_bytes(const xm_xms_writer *w) { return w->off; }
+
+int xm_xms_writer_finish(xm_xms_writer *w, xm_err *err)
+{
+    int rc = flush_block(w, err);
+    if (rc) return rc;
+    for (size_t i = 0; i < w->nrecs; i++)
+        if (w->recs[i].label >= w->nclasses)
+            return xm_err_set(err, XM_EDATA, "%s: record %zu: label %d but %d classes", w->name, i,
+                              (int)w->recs[i].label, w->nclasses);
+    /* Metadata: u32 nclasses, (u32 len, bytes) per class, u64 names_len, names. */
+    size_t msize = 4 + 8 + w->nnames;
+    for (int i = 0; i < w->nclasses; i++) msize += 4 + strlen(w->classes[i]);
+    if (msize > UINT32_MAX) return xm_err_set(err, XM_EDATA, "%s: metadata too large", w->name);
+    uint8_t *meta = malloc(msize);
+    size_t mbound = ZSTD_compressBound(msize);
+    uint8_t *mcomp = malloc(mbound);
+    size_t isize = w->nblocks * XMS_BLOCK_ENTRY + w->nrecs * XMS_RECORD_ENTRY;
+    uint8_t *index = malloc(isize ? isize : 1);
+    if (!meta || !mcomp || !index) {
+        free(meta);
+        free(mcomp);
+        free(index);
+        return xm_err_set(err, XM_EFAIL, "out of memory");
+    }
+    uint8_t *p = meta;
+    put32(p, (uint32_t)w->nclasses);
+    p += 4;
+    for (int i = 0; i < w->nclasses; i++) {
+        uint32_t l = (uint32_t)strlen(w->classes[i]);
+        put32(p, l);
+        memcpy(p + 4, w->classes[i], l);
+        p += 4 + l;
+    }
+    put64(p, w->nnames);
+    memcpy(p + 8, w->names, w->nnames);
+    size_t mcs = ZSTD_compress2(w->cctx, mcomp, mbound, meta, msize);
+    if (ZSTD_isError(mcs)) {
+        rc = xm_err_set(err, XM_EFAIL, "%s: zstd: %s", w->name, ZSTD_getErrorName(mcs));
+        goto out;
+    }
+    uint64_t meta_off = w->off;
+    rc = write_at(w, mcomp, mcs, meta_off, err);
+    if (rc) goto out;
+    uint64_t index_off = meta_off + mcs;
+    p = index;
+    for (size_t i = 0; i < w->nblocks; i++, p += XMS_BLOCK_ENTRY) {
+        const blk *b = &w->blocks[i];
+        memset(p, 0, XMS_BLOCK_ENTRY);
+        put64(p, b->off);
+        put32(p + 8, b->csize);
+        put32(p + 12, b->rsize);
+        put64(p + 16, b->first);
+        put32(p + 24, b->nrec);
+        put32(p + 28, b->chash);
+    }
+    for (size_t i = 0; i < w->nrecs; i++, p += XMS_RECORD_ENTRY) {
+        const rec *r = &w->recs[i];
+        memset(p, 0, XMS_RECORD_ENTRY);
+        put32(p, r->block);
+        put32(p + 4, r->off);
+        put16(p + 8, r->h);
+        put16(p + 10, r->w);
+        p[12] = r->c;
+        put32(p + 16, (uint32_t)r->label);
+        put32(p + 20, r->name_off);
+    }
+    rc = write_at(w, index, isize, index_off, err);
+    if (rc) goto out;
+    uint8_t hd[XM_XMS_HEADER_SIZE];
+    memset(hd, 0, sizeof hd);
+    memcpy(hd + H_MAGIC, XMS_MAGIC, 8);
+    put32(hd + H_VERSION, XM_XMS_VERSION);
+    put32(hd + H_HSIZE, XM_XMS_HEADER_SIZE);
+    put64(hd + H_NREC, w->nrecs);
+    put32(hd + H_NCLASS, (uint32_t)w->nclasses);
+    put32(hd + H_NBLOCK, (uint32_t)w->nblocks);
+    if (!w->mixed && w->nrecs) {
+        put16(hd + H_H, (uint16_t)w->h);
+        put16(hd + H_W, (uint16_t)w->w);
+        hd[H_C] = (uint8_t)w->c;
+    }
+    hd[H_FILTER] = (uint8_t)w->o.filter;
+    put64(hd + H_INDEX_OFF, index_off);
+    put64(hd + H_INDEX_SIZE, isize);
+    put64(hd + H_INDEX_HASH, xm_xxh64(index, isize, 0));
+    put64(hd + H_META_OFF, meta_off);
+    put32(hd + H_META_CSIZE, (uint32_t)mcs);
+    put32(hd + H_META_RSIZE, (uint32_t)msize);
+    put64(hd + H_META_HASH, xm_xxh64(mcomp, mcs, 0));
+    put64(hd + H_FILE_SIZE, index_off + isize);
+    put32(hd + H_MAX_BLOCK, w->max_block);
+    put64(hd + H_HASH, xm_xxh64(hd, H_HASH, 0));
+    rc = write_at(w, hd, sizeof hd, 0, err);
+    if (!rc && ftruncate(w->fd, (off_t)(index_off + isize)) != 0)
+        rc = xm_err_errno(err, XM_EIO, errno, "%s", w->name);
+out:
+    free(meta);
+    free(mcomp);
+    free(index);
+    return rc;
+}
