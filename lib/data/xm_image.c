@@ -86,6 +86,7 @@ int xm_image_decode(xm_decoder *d, const uint8_t *buf, size_t len, const char *n
     if (!name) name = "(memory)";
     xm_decode_opts def = {0, 0, 0};
     if (!o) o = &def;
+    if (!d || (!buf && len)) return xm_err_set(err, XM_EUSAGE, "%s: no decoder or buffer", name);
     if (o->channels != 0 && o->channels != 1 && o->channels != 3)
         return xm_err_set(err, XM_EUSAGE, "%s: channels must be 0, 1 or 3, not %d", name,
                           o->channels);
