@@ -16,6 +16,10 @@ typedef struct xm_idx { int ndim; int64_t dims[4]; uint8_t type; uint8_t *data; 
  * against the decompressed size: too short or trailing bytes are XM_EDATA
  * naming the file. Missing file: XM_ENOINPUT. */
 int xm_idx_read(const char *path, int64_t max_bytes, xm_idx *out, xm_err *err);  /* validates magic, dims, size */
+/* The same checks on an uncompressed IDX image in memory (fuzzing, tests);
+ * the data is copied. name is used in messages. */
+int xm_idx_parse(const uint8_t *buf, size_t len, const char *name, int64_t max_bytes,
+                 xm_idx *out, xm_err *err);
 void xm_idx_release(xm_idx *x);                                                 /* NULL ok */
 
 #endif

@@ -187,10 +187,37 @@ static void test_crafted(void)
     XM_CHECK(system(cmd) == 0);
 }
 
+/* xm_idx_parse: the same checks on memory */
+static void test_parse(void)
+{
+    uint8_t ok[4 + 8 + 6] = {0, 0, 8, 2, 0, 0, 0, 2, 0, 0, 0, 3, 1, 2, 3, 4, 5, 6};
+    xm_idx x;
+    xm_err err;
+    xm_err_clear(&err);
+    XM_CHECK(xm_idx_parse(ok, sizeof ok, "m.idx", 0, &x, &err) == 0);
+    XM_CHECK(x.ndim == 2 && x.dims[1] == 3 && x.bytes == 6 && x.data && x.data[0] == 1);
+    xm_idx_release(&x);
+    for (size_t n = 0; n < sizeof ok; n++) {
+        xm_err_clear(&err);
+        XM_CHECKF(xm_idx_parse(ok, n, "m.idx", 0, &x, &err) == XM_EDATA && x.data == NULL,
+                  "prefix %zu accepted", n);
+        XM_CHECK(strncmp(err.msg, "m.idx: ", 7) == 0);
+    }
+    uint8_t trail[sizeof ok + 1] = {0};
+    memcpy(trail, ok, sizeof ok);
+    xm_err_clear(&err);
+    XM_CHECK(xm_idx_parse(trail, sizeof trail, "m.idx", 0, &x, &err) == XM_EDATA);
+    XM_CHECK(strstr(err.msg, "trailing") != NULL);
+    xm_err_clear(&err);
+    XM_CHECK(xm_idx_parse(ok, sizeof ok, "m.idx", 5, &x, &err) == XM_EDATA);
+    XM_CHECK(strstr(err.msg, "exceeds the limit") != NULL);
+}
+
 int main(void)
 {
     if (access(FM "train-images-idx3-ubyte.gz", R_OK) == 0) test_fmnist();
     else printf("Fashion-MNIST not installed: real-file checks skipped\n");
     test_crafted();
+    test_parse();
     return xm_test_finish();
 }
