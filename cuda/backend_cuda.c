@@ -1,0 +1,567 @@
+/* backend_cuda.c: the CUDA backend's lifetime, memory, stream, handles and
+ * its ops table (xm_backend.h). Kernels live in the .cu files, one op family
+ * each; this file validates nothing op-specific (the launchers do), but adds
+ * the opt-in synchronising debug mode (cfg.debug_sync or XM_CUDA_SYNC=1):
+ * after every op the stream is synchronised and any error is reported with
+ * the op's name. All state lives in xm_cuda (no globals). */
+#include "xm_cuda.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- shared helpers (declared in xm_cuda.h) ---- */
+
+int xm_cuda_fail(xm_err *err, const char *lib, int status, const char *what, const char *call,
+                 const char *file, int line)
+{
+    const char *f = strstr(file, "cuda/");
+    if (!f) f = file;
+    if (!strcmp(lib, "CUDA")) (void)cudaGetLastError(); /* clear non-sticky errors */
+    return xm_err_set(err, XM_EFAIL, "%s: %s (%d) in %s at %s:%d", lib, what ? what : "?",
+                      status, call, f, line);
+}
+
+size_t xm_cuda_dt_size(xm_dtype dt)
+{
+    switch (dt) {
+    case XM_DT_F32: return 4;
+    case XM_DT_BF16:
+    case XM_DT_F16: return 2;
+    case XM_DT_U8: return 1;
+    }
+    return 0;
+}
+
+const char *xm_cuda_dt_name(xm_dtype dt)
+{
+    switch (dt) {
+    case XM_DT_F32: return "f32";
+    case XM_DT_BF16: return "bf16";
+    case XM_DT_F16: return "f16";
+    case XM_DT_U8: return "u8";
+    }
+    return "?";
+}
+
+int xm_cuda_malloc(xm_cuda *cu, void **p, size_t bytes, const char *what, xm_err *err)
+{
+    (void)cu;
+    *p = NULL;
+    if (bytes == 0) bytes = 1;
+    cudaError_t e = cudaMalloc(p, bytes);
+    if (e == cudaErrorMemoryAllocation) {
+        (void)cudaGetLastError();
+        size_t fr = 0, tot = 0;
+        (void)cudaMemGetInfo(&fr, &tot);
+        *p = NULL;
+        return xm_err_set(err, XM_EFAIL,
+                          "CUDA: out of GPU memory allocating %zu bytes for %s (%zu MiB free of "
+                          "%zu MiB; reduce --batch)",
+                          bytes, what, fr >> 20, tot >> 20);
+    }
+    if (e != cudaSuccess) *p = NULL;
+    XM_CU(e);
+    return 0;
+}
+
+int xm_cuda_grow(xm_cuda *cu, void **buf, size_t *cap, size_t bytes, const char *what,
+                 xm_err *err)
+{
+    if (*cap >= bytes && *buf) return 0;
+    if (*buf) {
+        XM_CU(cudaStreamSynchronize(cu->stream)); /* kernels may still use it */
+        XM_CU(cudaFree(*buf));
+        *buf = NULL;
+        *cap = 0;
+    }
+    int rc = xm_cuda_malloc(cu, buf, bytes, what, err);
+    if (rc) return rc;
+    *cap = bytes;
+    return 0;
+}
+
+int xm_cuda_blocks(const xm_cuda *cu, size_t n, int threads)
+{
+    size_t b = (n + (size_t)threads - 1) / (size_t)threads;
+    size_t cap = (size_t)(cu->sm_count > 0 ? cu->sm_count : 80) * 32;
+    if (b > cap) b = cap;
+    if (b < 1) b = 1;
+    return (int)b;
+}
+
+int xm_cuda_check_tensor(const xm_tensor *t, xm_dtype dt, const char *op, const char *name,
+                         xm_err *err)
+{
+    if (!t || !t->data)
+        return xm_err_set(err, XM_EUSAGE, "%s: tensor %s is missing", op, name);
+    if (t->n <= 0 || t->h <= 0 || t->w <= 0 || t->c <= 0)
+        return xm_err_set(err, XM_EUSAGE, "%s: tensor %s has shape %dx%dx%dx%d", op, name, t->n,
+                          t->h, t->w, t->c);
+    if (t->dtype != dt)
+        return xm_err_set(err, XM_EUSAGE, "%s: tensor %s is %s, expected %s", op, name,
+                          xm_cuda_dt_name(t->dtype), xm_cuda_dt_name(dt));
+    return 0;
+}
+
+/* ---- lifetime ---- */
+
+int xm_cuda_device_count(void)
+{
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    return n;
+}
+
+static xm_cuda *CU(xm_backend *be) { return (xm_cuda *)be->impl; }
+
+/* After an op: in debug mode synchronise and name the op that failed. */
+static int done(xm_backend *be, int rc, const char *op, xm_err *err)
+{
+    xm_cuda *cu = CU(be);
+    if (rc || !cu->debug_sync) return rc;
+    cudaError_t e = cudaStreamSynchronize(cu->stream);
+    if (e == cudaSuccess) e = cudaGetLastError();
+    if (e != cudaSuccess)
+        return xm_err_set(err, XM_EFAIL, "CUDA: %s (%d) in op %s (debug sync)",
+                          cudaGetErrorString(e), (int)e, op);
+    return 0;
+}
+
+static void cuda_destroy(xm_backend *be)
+{
+    if (!be) return;
+    xm_cuda *cu = CU(be);
+    if (cu) {
+        if (cu->stream) (void)cudaStreamSynchronize(cu->stream);
+        cudaFree(cu->ws);
+        cudaFree(cu->scratch);
+        cudaFree(cu->chan);
+        cudaFree(cu->items_dev);
+        cudaFree(cu->loss_dev);
+        if (cu->items_host) cudaFreeHost(cu->items_host);
+        if (cu->loss_host) cudaFreeHost(cu->loss_host);
+        if (cu->items_ev) cudaEventDestroy(cu->items_ev);
+        if (cu->cudnn) cudnnDestroy(cu->cudnn);
+        if (cu->cublas) cublasDestroy(cu->cublas);
+        if (cu->stream) cudaStreamDestroy(cu->stream);
+        free(cu);
+    }
+    free(be);
+}
+
+static int env_flag(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v && strcmp(v, "0") != 0;
+}
+
+static int cuda_init(xm_cuda *cu, const xm_backend_cfg *cfg, xm_err *err)
+{
+    int n = xm_cuda_device_count();
+    if (cfg->device < 0 || cfg->device >= n)
+        return xm_err_set(err, XM_EUSAGE, "CUDA: device %d does not exist (%d visible)",
+                          cfg->device, n);
+    cu->device = cfg->device;
+    cu->prec = cfg->precision;
+    switch (cfg->precision) {
+    case XM_PREC_F32:
+    case XM_PREC_TF32: cu->act = XM_DT_F32; break;
+    case XM_PREC_BF16: cu->act = XM_DT_BF16; break;
+    case XM_PREC_F16: cu->act = XM_DT_F16; break;
+    default: return xm_err_set(err, XM_EUSAGE, "CUDA: unknown precision %d", (int)cfg->precision);
+    }
+    cu->debug_sync = cfg->debug_sync || env_flag("XM_CUDA_SYNC");
+    cu->cudnn_find = env_flag("XM_CUDNN_FIND");
+    cu->ws_cap = (size_t)1 << 30;
+    const char *cap = getenv("XM_CUDA_WS_MB");
+    if (cap && atol(cap) > 0) cu->ws_cap = (size_t)atol(cap) << 20;
+    XM_CU(cudaSetDevice(cu->device));
+    XM_CU(cudaDeviceGetAttribute(&cu->sm_count, cudaDevAttrMultiProcessorCount, cu->device));
+    XM_CU(cudaStreamCreateWithFlags(&cu->stream, cudaStreamNonBlocking));
+    XM_CU(cudaEventCreateWithFlags(&cu->items_ev, cudaEventDisableTiming));
+    XM_CU(cudaMallocHost((void **)&cu->loss_host, sizeof(double)));
+    XM_CUBLAS(cublasCreate(&cu->cublas));
+    XM_CUBLAS(cublasSetStream(cu->cublas, cu->stream));
+    XM_CUBLAS(cublasSetMathMode(cu->cublas, cu->prec == XM_PREC_TF32 ? CUBLAS_TF32_TENSOR_OP_MATH
+                                                                      : CUBLAS_PEDANTIC_MATH));
+    XM_CUDNN(cudnnCreate(&cu->cudnn));
+    XM_CUDNN(cudnnSetStream(cu->cudnn, cu->stream));
+    return 0;
+}
+
+static const xm_backend_ops cuda_ops;
+
+xm_backend *xm_backend_cuda_new(const xm_backend_cfg *cfg, xm_err *err)
+{
+    xm_backend_cfg def = {0};
+    if (!cfg) cfg = &def;
+    xm_backend *be = calloc(1, sizeof *be);
+    xm_cuda *cu = calloc(1, sizeof *cu);
+    if (!be || !cu) {
+        free(be);
+        free(cu);
+        xm_err_set(err, XM_EFAIL, "CUDA backend: out of host memory");
+        return NULL;
+    }
+    be->ops = &cuda_ops;
+    be->name = "cuda";
+    be->cfg = *cfg;
+    be->impl = cu;
+    if (cuda_init(cu, cfg, err)) {
+        cuda_destroy(be);
+        return NULL;
+    }
+    be->act_dtype = cu->act;
+    return be;
+}
+
+/* ---- memory ---- */
+
+static void *cuda_alloc(xm_backend *be, size_t bytes, xm_err *err)
+{
+    xm_cuda *cu = CU(be);
+    void *p = NULL;
+    if (xm_cuda_malloc(cu, &p, bytes, "a tensor", err)) return NULL;
+    cudaError_t e = cudaMemsetAsync(p, 0, bytes ? bytes : 1, cu->stream);
+    if (e != cudaSuccess) {
+        xm_cuda_fail(err, "CUDA", (int)e, cudaGetErrorString(e), "cudaMemsetAsync", __FILE__,
+                     __LINE__);
+        cudaFree(p);
+        return NULL;
+    }
+    return p;
+}
+
+static void cuda_free(xm_backend *be, void *p)
+{
+    if (!p) return;
+    /* cudaFree waits for the device; the stream's pending work finishes first. */
+    (void)cudaStreamSynchronize(CU(be)->stream);
+    cudaFree(p);
+}
+
+static void *cuda_host_alloc(xm_backend *be, size_t bytes, xm_err *err)
+{
+    (void)be;
+    void *p = NULL;
+    cudaError_t e = cudaMallocHost(&p, bytes ? bytes : 1);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        xm_err_set(err, XM_EFAIL, "CUDA: cannot allocate %zu bytes of pinned host memory: %s",
+                   bytes, cudaGetErrorString(e));
+        return NULL;
+    }
+    memset(p, 0, bytes);
+    return p;
+}
+
+static void cuda_host_free(xm_backend *be, void *p)
+{
+    (void)be;
+    if (p) cudaFreeHost(p);
+}
+
+static int is_pinned(const void *host)
+{
+    struct cudaPointerAttributes a;
+    if (cudaPointerGetAttributes(&a, host) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    return a.type == cudaMemoryTypeHost;
+}
+
+/* Copy host -> device. From pageable memory cudaMemcpyAsync returns once the
+ * source has been staged; from pinned memory it would not, so we wait then
+ * (the caller may reuse its buffer as soon as upload returns). */
+static int h2d(xm_cuda *cu, void *dst, const void *src, size_t bytes, xm_err *err)
+{
+    if (!bytes) return 0;
+    if (!dst || !src) return xm_err_set(err, XM_EUSAGE, "upload: NULL pointer");
+    XM_CU(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, cu->stream));
+    if (is_pinned(src)) XM_CU(cudaStreamSynchronize(cu->stream));
+    return 0;
+}
+
+static int cuda_upload(xm_backend *be, void *dst, const void *src, size_t bytes, xm_err *err)
+{
+    xm_cuda *cu = CU(be);
+    cu->param_gen++; /* may have written parameters */
+    return done(be, h2d(cu, dst, src, bytes, err), "upload", err);
+}
+
+static int cuda_download_raw(xm_cuda *cu, void *dst, const void *src, size_t bytes, xm_err *err)
+{
+    if (!bytes) return 0;
+    if (!dst || !src) return xm_err_set(err, XM_EUSAGE, "download: NULL pointer");
+    XM_CU(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, cu->stream));
+    XM_CU(cudaStreamSynchronize(cu->stream));
+    return 0;
+}
+
+static int cuda_download(xm_backend *be, void *dst, const void *src, size_t bytes, xm_err *err)
+{
+    return cuda_download_raw(CU(be), dst, src, bytes, err);
+}
+
+static int memset0_raw(xm_cuda *cu, void *p, size_t bytes, xm_err *err)
+{
+    if (!bytes) return 0;
+    if (!p) return xm_err_set(err, XM_EUSAGE, "memset0: NULL pointer");
+    XM_CU(cudaMemsetAsync(p, 0, bytes, cu->stream));
+    return 0;
+}
+
+static int cuda_memset0(xm_backend *be, void *p, size_t bytes, xm_err *err)
+{
+    CU(be)->param_gen++;
+    return done(be, memset0_raw(CU(be), p, bytes, err), "memset0", err);
+}
+
+static int copy_raw(xm_cuda *cu, void *dst, const void *src, size_t bytes, xm_err *err)
+{
+    if (!bytes) return 0;
+    if (!dst || !src) return xm_err_set(err, XM_EUSAGE, "copy: NULL pointer");
+    XM_CU(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, cu->stream));
+    return 0;
+}
+
+static int cuda_copy(xm_backend *be, void *dst, const void *src, size_t bytes, xm_err *err)
+{
+    CU(be)->param_gen++;
+    return done(be, copy_raw(CU(be), dst, src, bytes, err), "copy", err);
+}
+
+static int upload_f32_raw(xm_cuda *cu, xm_tensor *t, const float *host, xm_err *err)
+{
+    if (!t || !t->data || !host) return xm_err_set(err, XM_EUSAGE, "upload_f32: NULL pointer");
+    size_t n = xm_tensor_count(t);
+    if (t->dtype == XM_DT_F32) return h2d(cu, t->data, host, n * 4, err);
+    int rc = xm_cuda_grow(cu, &cu->scratch, &cu->scratch_bytes, n * 4, "a conversion buffer",
+                          err);
+    if (rc) return rc;
+    rc = h2d(cu, cu->scratch, host, n * 4, err);
+    if (rc) return rc;
+    return xm_cuda_convert(cu, cu->scratch, XM_DT_F32, t->data, t->dtype, n, err);
+}
+
+static int cuda_upload_f32(xm_backend *be, xm_tensor *t, const float *host, xm_err *err)
+{
+    CU(be)->param_gen++;
+    return done(be, upload_f32_raw(CU(be), t, host, err), "upload_f32", err);
+}
+
+static int download_f32_raw(xm_cuda *cu, const xm_tensor *t, float *host, xm_err *err)
+{
+    if (!t || !t->data || !host)
+        return xm_err_set(err, XM_EUSAGE, "download_f32: NULL pointer");
+    size_t n = xm_tensor_count(t);
+    if (t->dtype == XM_DT_F32) return cuda_download_raw(cu, host, t->data, n * 4, err);
+    int rc = xm_cuda_grow(cu, &cu->scratch, &cu->scratch_bytes, n * 4, "a conversion buffer",
+                          err);
+    if (rc) return rc;
+    rc = xm_cuda_convert(cu, t->data, t->dtype, cu->scratch, XM_DT_F32, n, err);
+    if (rc) return rc;
+    return cuda_download_raw(cu, host, cu->scratch, n * 4, err);
+}
+
+static int cuda_download_f32(xm_backend *be, const xm_tensor *t, float *host, xm_err *err)
+{
+    return download_f32_raw(CU(be), t, host, err);
+}
+
+static int cuda_sync(xm_backend *be, xm_err *err)
+{
+    XM_CU(cudaStreamSynchronize(CU(be)->stream));
+    XM_CU(cudaGetLastError());
+    return 0;
+}
+
+static void cuda_params_changed(xm_backend *be) { CU(be)->param_gen++; }
+
+/* ---- ops: forward to the launchers, then the debug check ---- */
+
+static void *cuda_conv_plan(xm_backend *be, const xm_conv_desc *d, xm_err *err)
+{
+    void *p = xm_cuda_conv_plan(CU(be), d, err);
+    if (p && done(be, 0, "conv_plan", err)) {
+        xm_cuda_conv_plan_free(CU(be), p);
+        return NULL;
+    }
+    return p;
+}
+
+static int cuda_conv_fwd(xm_backend *be, void *plan, const xm_tensor *x, const float *w,
+                         xm_tensor *y, xm_err *err)
+{
+    return done(be, xm_cuda_conv_fwd(CU(be), plan, x, w, y, err), "conv_fwd", err);
+}
+
+static int cuda_conv_bwd_data(xm_backend *be, void *plan, const xm_tensor *dy, const float *w,
+                              xm_tensor *dx, xm_err *err)
+{
+    return done(be, xm_cuda_conv_bwd_data(CU(be), plan, dy, w, dx, err), "conv_bwd_data", err);
+}
+
+static int cuda_conv_bwd_weights(xm_backend *be, void *plan, const xm_tensor *x,
+                                 const xm_tensor *dy, float *dw, xm_err *err)
+{
+    return done(be, xm_cuda_conv_bwd_weights(CU(be), plan, x, dy, dw, err), "conv_bwd_weights",
+                err);
+}
+
+static int cuda_bn_fwd_train(xm_backend *be, const xm_tensor *x, const float *gamma,
+                             const float *beta, float *running_mean, float *running_var,
+                             float momentum, float eps, float *save_mean, float *save_invstd,
+                             int relu, xm_tensor *y, xm_err *err)
+{
+    return done(be,
+                xm_cuda_bn_fwd_train(CU(be), x, gamma, beta, running_mean, running_var, momentum,
+                                     eps, save_mean, save_invstd, relu, y, err),
+                "bn_fwd_train", err);
+}
+
+static int cuda_bn_fwd_infer(xm_backend *be, const xm_tensor *x, const float *gamma,
+                             const float *beta, const float *running_mean,
+                             const float *running_var, float eps, int relu, xm_tensor *y,
+                             xm_err *err)
+{
+    return done(be,
+                xm_cuda_bn_fwd_infer(CU(be), x, gamma, beta, running_mean, running_var, eps, relu,
+                                     y, err),
+                "bn_fwd_infer", err);
+}
+
+static int cuda_bn_bwd(xm_backend *be, const xm_tensor *x, const xm_tensor *y,
+                       const xm_tensor *dy, const float *gamma, const float *save_mean,
+                       const float *save_invstd, xm_tensor *dx, float *dgamma, float *dbeta,
+                       xm_err *err)
+{
+    return done(be,
+                xm_cuda_bn_bwd(CU(be), x, y, dy, gamma, save_mean, save_invstd, dx, dgamma,
+                               dbeta, err),
+                "bn_bwd", err);
+}
+
+static int cuda_add(xm_backend *be, const xm_tensor *a, const xm_tensor *b, int relu,
+                    xm_tensor *y, xm_err *err)
+{
+    return done(be, xm_cuda_add(CU(be), a, b, relu, y, err), "add", err);
+}
+
+static int cuda_relu_bwd(xm_backend *be, const xm_tensor *y, const xm_tensor *dy, xm_tensor *dx,
+                         xm_err *err)
+{
+    return done(be, xm_cuda_relu_bwd(CU(be), y, dy, dx, err), "relu_bwd", err);
+}
+
+static void *cuda_pool_plan(xm_backend *be, const xm_pool_desc *d, xm_err *err)
+{
+    return xm_cuda_pool_plan(CU(be), d, err);
+}
+
+static int cuda_maxpool_fwd(xm_backend *be, void *plan, const xm_tensor *x, xm_tensor *y,
+                            xm_err *err)
+{
+    return done(be, xm_cuda_maxpool_fwd(CU(be), plan, x, y, err), "maxpool_fwd", err);
+}
+
+static int cuda_maxpool_bwd(xm_backend *be, void *plan, const xm_tensor *x, const xm_tensor *y,
+                            const xm_tensor *dy, xm_tensor *dx, xm_err *err)
+{
+    (void)x; /* the plan kept the argmax of the forward pass */
+    (void)y;
+    return done(be, xm_cuda_maxpool_bwd(CU(be), plan, dy, dx, err), "maxpool_bwd", err);
+}
+
+static int cuda_gap_fwd(xm_backend *be, const xm_tensor *x, xm_tensor *y, xm_err *err)
+{
+    return done(be, xm_cuda_gap_fwd(CU(be), x, y, err), "gap_fwd", err);
+}
+
+static int cuda_gap_bwd(xm_backend *be, const xm_tensor *dy, xm_tensor *dx, xm_err *err)
+{
+    return done(be, xm_cuda_gap_bwd(CU(be), dy, dx, err), "gap_bwd", err);
+}
+
+static int cuda_linear_fwd(xm_backend *be, const xm_tensor *x, const float *w, const float *b,
+                           xm_tensor *y, xm_err *err)
+{
+    return done(be, xm_cuda_linear_fwd(CU(be), x, w, b, y, err), "linear_fwd", err);
+}
+
+static int cuda_linear_bwd(xm_backend *be, const xm_tensor *x, const xm_tensor *dy,
+                           const float *w, xm_tensor *dx, float *dw, float *db, xm_err *err)
+{
+    return done(be, xm_cuda_linear_bwd(CU(be), x, dy, w, dx, dw, db, err), "linear_bwd", err);
+}
+
+static int cuda_softmax_xent(xm_backend *be, const xm_tensor *logits, const xm_tensor *target,
+                             double *loss_host, xm_tensor *dlogits, xm_err *err)
+{
+    return done(be, xm_cuda_softmax_xent(CU(be), logits, target, loss_host, dlogits, err),
+                "softmax_xent", err);
+}
+
+static int cuda_input_mix(xm_backend *be, const uint8_t *records, const xm_mix_item *items,
+                          const float *mean, const float *std, xm_tensor *x, xm_err *err)
+{
+    return done(be, xm_cuda_input_mix(CU(be), records, items, mean, std, x, err), "input_mix",
+                err);
+}
+
+static int cuda_sgd_update(xm_backend *be, float *w, const float *g, float *mom, const float *w0,
+                           size_t n, const xm_sgd_cfg *cfg, xm_err *err)
+{
+    CU(be)->param_gen++; /* the weights change: cached converted copies are stale */
+    return done(be, xm_cuda_sgd_update(CU(be), w, g, mom, w0, n, cfg, err), "sgd_update", err);
+}
+
+static void cuda_plan_free(xm_backend *be, void *plan)
+{
+    if (!plan) return;
+    int kind = *(const int *)plan;
+    if (kind == XM_CUDA_PLAN_CONV) xm_cuda_conv_plan_free(CU(be), plan);
+    else if (kind == XM_CUDA_PLAN_POOL) xm_cuda_pool_plan_free(CU(be), plan);
+    else XM_ASSERT(!"plan_free: not a CUDA plan");
+}
+
+static const xm_backend_ops cuda_ops = {
+    .destroy = cuda_destroy,
+    .alloc = cuda_alloc,
+    .free = cuda_free,
+    .host_alloc = cuda_host_alloc,
+    .host_free = cuda_host_free,
+    .upload = cuda_upload,
+    .download = cuda_download,
+    .memset0 = cuda_memset0,
+    .copy = cuda_copy,
+    .upload_f32 = cuda_upload_f32,
+    .download_f32 = cuda_download_f32,
+    .sync = cuda_sync,
+    .params_changed = cuda_params_changed,
+    .conv_plan = cuda_conv_plan,
+    .conv_fwd = cuda_conv_fwd,
+    .conv_bwd_data = cuda_conv_bwd_data,
+    .conv_bwd_weights = cuda_conv_bwd_weights,
+    .bn_fwd_train = cuda_bn_fwd_train,
+    .bn_fwd_infer = cuda_bn_fwd_infer,
+    .bn_bwd = cuda_bn_bwd,
+    .add = cuda_add,
+    .relu_bwd = cuda_relu_bwd,
+    .pool_plan = cuda_pool_plan,
+    .maxpool_fwd = cuda_maxpool_fwd,
+    .maxpool_bwd = cuda_maxpool_bwd,
+    .gap_fwd = cuda_gap_fwd,
+    .gap_bwd = cuda_gap_bwd,
+    .linear_fwd = cuda_linear_fwd,
+    .linear_bwd = cuda_linear_bwd,
+    .softmax_xent = cuda_softmax_xent,
+    .input_mix = cuda_input_mix,
+    .sgd_update = cuda_sgd_update,
+    .plan_free = cuda_plan_free,
+};

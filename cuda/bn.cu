@@ -1,0 +1,278 @@
+/* bn.cu: batch norm (PyTorch BatchNorm2d semantics) with fused ReLU, NHWC,
+ * own kernels. Per-channel sums are accumulated in double (per-thread
+ * partials, block reduction, one double atomicAdd per block and channel), so
+ * E[x^2] - E[x]^2 does not cancel; the elementwise passes run in float.
+ *
+ * Scratch (cu->chan): double d0[C], d1[C]; float f0[C], f1[C], f2[C].
+ * Forward train: stats -> finalize (save mean/invstd, running update,
+ * f0 = mean, f1 = gamma*invstd) -> normalise y = (x - f0)*f1 + beta.
+ * Backward: dy' = relu ? dy*(y > 0) : dy; sums of dy' and dy'*xhat ->
+ * finalize (dbeta, dgamma, f0 = gamma*invstd, f1 = mean(dy'),
+ * f2 = mean(dy'*xhat)) -> dx = f0*(dy' - f1 - xhat*f2). */
+#include "xm_cuda_dev.cuh"
+
+#define BN_TX 32
+#define BN_TY 8
+
+static int chan_scratch(xm_cuda *cu, int C, double **d0, double **d1, float **f0, float **f1,
+                        float **f2, xm_err *err)
+{
+    size_t bytes = (size_t)C * (2 * sizeof(double) + 3 * sizeof(float));
+    int rc = xm_cuda_grow(cu, &cu->chan, &cu->chan_bytes, bytes, "batch-norm scratch", err);
+    if (rc) return rc;
+    *d0 = (double *)cu->chan;
+    *d1 = *d0 + C;
+    *f0 = (float *)(*d1 + C);
+    *f1 = *f0 + C;
+    *f2 = *f1 + C;
+    return 0;
+}
+
+static dim3 stats_grid(const xm_cuda *cu, size_t M, int C)
+{
+    int gx = (C + BN_TX - 1) / BN_TX;
+    size_t gy = (size_t)(cu->sm_count > 0 ? cu->sm_count : 80) * 8 / gx;
+    size_t rows = (M + BN_TY - 1) / BN_TY;
+    if (gy > rows) gy = rows;
+    if (gy > 65535) gy = 65535;
+    if (gy < 1) gy = 1;
+    return dim3(gx, (unsigned)gy, 1);
+}
+
+/* Accumulate one per-thread pair (a, b) of channel c into s0[c], s1[c]. */
+__device__ __forceinline__ void bn_block_accum(double a, double b, int c, int C, double *s0,
+                                               double *s1)
+{
+    __shared__ double sa[BN_TY][BN_TX], sb[BN_TY][BN_TX];
+    sa[threadIdx.y][threadIdx.x] = a;
+    sb[threadIdx.y][threadIdx.x] = b;
+    __syncthreads();
+    if (threadIdx.y == 0 && c < C) {
+        for (int k = 1; k < BN_TY; k++) {
+            a += sa[k][threadIdx.x];
+            b += sb[k][threadIdx.x];
+        }
+        atomicAdd(s0 + c, a);
+        atomicAdd(s1 + c, b);
+    }
+}
+
+template <typename T>
+__global__ void bn_stats_kernel(const T *x, size_t M, int C, double *sum, double *sumsq)
+{
+    int c = blockIdx.x * BN_TX + threadIdx.x;
+    double s = 0.0, ss = 0.0;
+    if (c < C)
+        for (size_t r = (size_t)blockIdx.y * BN_TY + threadIdx.y; r < M;
+             r += (size_t)gridDim.y * BN_TY) {
+            double v = (double)xm_tof(x[r * C + c]);
+            s += v;
+            ss += v * v;
+        }
+    bn_block_accum(s, ss, c, C, sum, sumsq);
+}
+
+__global__ void bn_finalize_train_kernel(const double *sum, const double *sumsq, size_t M, int C,
+                                         const float *gamma, float momentum, float eps,
+                                         float *save_mean, float *save_invstd, float *rmean,
+                                         float *rvar, float *mean_out, float *scale_out)
+{
+    int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= C) return;
+    double mean = sum[c] / (double)M;
+    double var = sumsq[c] / (double)M - mean * mean;
+    if (var < 0.0) var = 0.0;
+    double invstd = 1.0 / sqrt(var + (double)eps);
+    if (save_mean) save_mean[c] = (float)mean;
+    if (save_invstd) save_invstd[c] = (float)invstd;
+    if (rmean) rmean[c] = (float)((1.0 - momentum) * rmean[c] + momentum * mean);
+    if (rvar) {
+        double unb = M > 1 ? var * (double)M / (double)(M - 1) : var;
+        rvar[c] = (float)((1.0 - momentum) * rvar[c] + momentum * unb);
+    }
+    mean_out[c] = (float)mean;
+    scale_out[c] = (float)(gamma[c] * invstd);
+}
+
+__global__ void bn_finalize_infer_kernel(const float *rmean, const float *rvar, int C,
+                                         const float *gamma, float eps, float *mean_out,
+                                         float *scale_out)
+{
+    int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= C) return;
+    mean_out[c] = rmean[c];
+    scale_out[c] = (float)(gamma[c] / sqrt((double)rvar[c] + (double)eps));
+}
+
+template <typename T>
+__global__ void bn_normalize_kernel(const T *x, T *y, size_t total, int C, const float *mean,
+                                    const float *scale, const float *beta, int relu)
+{
+    XM_GRID_STRIDE(i, total)
+    {
+        int c = (int)(i % (size_t)C);
+        float v = (xm_tof(x[i]) - mean[c]) * scale[c] + beta[c];
+        if (relu && v < 0.f) v = 0.f;
+        xm_st(y + i, v);
+    }
+}
+
+static int check_xy(xm_cuda *cu, const xm_tensor *x, const xm_tensor *y, const char *op,
+                    const char *yname, xm_err *err)
+{
+    int rc;
+    if ((rc = xm_cuda_check_tensor(x, cu->act, op, "x", err)) ||
+        (rc = xm_cuda_check_tensor(y, cu->act, op, yname, err)))
+        return rc;
+    if (x->n != y->n || x->h != y->h || x->w != y->w || x->c != y->c)
+        return xm_err_set(err, XM_EUSAGE, "%s: %s and x differ in shape", op, yname);
+    return 0;
+}
+
+template <typename T>
+static int bn_normalize(xm_cuda *cu, const xm_tensor *x, xm_tensor *y, const float *mean,
+                        const float *scale, const float *beta, int relu, xm_err *err)
+{
+    size_t total = xm_tensor_count(x);
+    bn_normalize_kernel<T><<<xm_cuda_blocks(cu, total, 256), 256, 0, cu->stream>>>(
+        (const T *)x->data, (T *)y->data, total, x->c, mean, scale, beta, relu);
+    XM_CU_LAUNCHED();
+    return 0;
+}
+
+extern "C" int xm_cuda_bn_fwd_train(xm_cuda *cu, const xm_tensor *x, const float *gamma,
+                                    const float *beta, float *running_mean, float *running_var,
+                                    float momentum, float eps, float *save_mean,
+                                    float *save_invstd, int relu, xm_tensor *y, xm_err *err)
+{
+    int rc = check_xy(cu, x, y, "bn_fwd_train", "y", err);
+    if (rc) return rc;
+    if (!gamma || !beta) return xm_err_set(err, XM_EUSAGE, "bn_fwd_train: gamma/beta missing");
+    int C = x->c;
+    size_t M = (size_t)x->n * x->h * x->w;
+    double *d0, *d1;
+    float *f0, *f1, *f2;
+    if ((rc = chan_scratch(cu, C, &d0, &d1, &f0, &f1, &f2, err))) return rc;
+    XM_CU(cudaMemsetAsync(d0, 0, 2 * (size_t)C * sizeof(double), cu->stream));
+    dim3 grid = stats_grid(cu, M, C), block(BN_TX, BN_TY, 1);
+    XM_DT_DISPATCH(cu->act, T, "bn_fwd_train",
+                   (bn_stats_kernel<T><<<grid, block, 0, cu->stream>>>((const T *)x->data, M, C,
+                                                                       d0, d1)));
+    XM_CU_LAUNCHED();
+    bn_finalize_train_kernel<<<(C + 255) / 256, 256, 0, cu->stream>>>(
+        d0, d1, M, C, gamma, momentum, eps, save_mean, save_invstd, running_mean, running_var, f0,
+        f1);
+    XM_CU_LAUNCHED();
+    XM_DT_DISPATCH(cu->act, T, "bn_fwd_train",
+                   return bn_normalize<T>(cu, x, y, f0, f1, beta, relu, err));
+    return 0;
+}
+
+extern "C" int xm_cuda_bn_fwd_infer(xm_cuda *cu, const xm_tensor *x, const float *gamma,
+                                    const float *beta, const float *running_mean,
+                                    const float *running_var, float eps, int relu, xm_tensor *y,
+                                    xm_err *err)
+{
+    int rc = check_xy(cu, x, y, "bn_fwd_infer", "y", err);
+    if (rc) return rc;
+    if (!gamma || !beta || !running_mean || !running_var)
+        return xm_err_set(err, XM_EUSAGE, "bn_fwd_infer: parameters missing");
+    int C = x->c;
+    double *d0, *d1;
+    float *f0, *f1, *f2;
+    if ((rc = chan_scratch(cu, C, &d0, &d1, &f0, &f1, &f2, err))) return rc;
+    bn_finalize_infer_kernel<<<(C + 255) / 256, 256, 0, cu->stream>>>(running_mean, running_var,
+                                                                      C, gamma, eps, f0, f1);
+    XM_CU_LAUNCHED();
+    XM_DT_DISPATCH(cu->act, T, "bn_fwd_infer",
+                   return bn_normalize<T>(cu, x, y, f0, f1, beta, relu, err));
+    return 0;
+}
+
+template <typename T>
+__global__ void bn_bwd_reduce_kernel(const T *x, const T *y, const T *dy, size_t M, int C,
+                                     const float *mean, const float *invstd, double *sdy,
+                                     double *sdyx)
+{
+    int c = blockIdx.x * BN_TX + threadIdx.x;
+    double a = 0.0, b = 0.0;
+    if (c < C) {
+        float mu = mean[c], is = invstd[c];
+        for (size_t r = (size_t)blockIdx.y * BN_TY + threadIdx.y; r < M;
+             r += (size_t)gridDim.y * BN_TY) {
+            size_t i = r * C + c;
+            float g = xm_tof(dy[i]);
+            if (y && !(xm_tof(y[i]) > 0.f)) g = 0.f;
+            float xh = (xm_tof(x[i]) - mu) * is;
+            a += (double)g;
+            b += (double)g * (double)xh;
+        }
+    }
+    bn_block_accum(a, b, c, C, sdy, sdyx);
+}
+
+__global__ void bn_finalize_bwd_kernel(const double *sdy, const double *sdyx, size_t M, int C,
+                                       const float *gamma, const float *invstd, float *dgamma,
+                                       float *dbeta, float *k_out, float *a_out, float *b_out)
+{
+    int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= C) return;
+    if (dbeta) dbeta[c] = (float)sdy[c];
+    if (dgamma) dgamma[c] = (float)sdyx[c];
+    k_out[c] = gamma[c] * invstd[c];
+    a_out[c] = (float)(sdy[c] / (double)M);
+    b_out[c] = (float)(sdyx[c] / (double)M);
+}
+
+template <typename T>
+__global__ void bn_bwd_dx_kernel(const T *x, const T *y, const T *dy, T *dx, size_t total, int C,
+                                 const float *mean, const float *invstd, const float *k,
+                                 const float *a, const float *b)
+{
+    XM_GRID_STRIDE(i, total)
+    {
+        int c = (int)(i % (size_t)C);
+        float g = xm_tof(dy[i]);
+        if (y && !(xm_tof(y[i]) > 0.f)) g = 0.f;
+        float xh = (xm_tof(x[i]) - mean[c]) * invstd[c];
+        xm_st(dx + i, k[c] * (g - a[c] - xh * b[c]));
+    }
+}
+
+extern "C" int xm_cuda_bn_bwd(xm_cuda *cu, const xm_tensor *x, const xm_tensor *y,
+                              const xm_tensor *dy, const float *gamma, const float *save_mean,
+                              const float *save_invstd, xm_tensor *dx, float *dgamma,
+                              float *dbeta, xm_err *err)
+{
+    int rc;
+    if ((rc = check_xy(cu, x, dy, "bn_bwd", "dy", err)) ||
+        (rc = check_xy(cu, x, dx, "bn_bwd", "dx", err)) ||
+        (y && (rc = check_xy(cu, x, y, "bn_bwd", "y", err))))
+        return rc;
+    if (!gamma || !save_mean || !save_invstd)
+        return xm_err_set(err, XM_EUSAGE, "bn_bwd: gamma or saved statistics missing");
+    int C = x->c;
+    size_t M = (size_t)x->n * x->h * x->w;
+    double *d0, *d1;
+    float *f0, *f1, *f2;
+    if ((rc = chan_scratch(cu, C, &d0, &d1, &f0, &f1, &f2, err))) return rc;
+    XM_CU(cudaMemsetAsync(d0, 0, 2 * (size_t)C * sizeof(double), cu->stream));
+    dim3 grid = stats_grid(cu, M, C), block(BN_TX, BN_TY, 1);
+    const void *yp = y ? y->data : NULL;
+    XM_DT_DISPATCH(cu->act, T, "bn_bwd",
+                   (bn_bwd_reduce_kernel<T><<<grid, block, 0, cu->stream>>>(
+                       (const T *)x->data, (const T *)yp, (const T *)dy->data, M, C, save_mean,
+                       save_invstd, d0, d1)));
+    XM_CU_LAUNCHED();
+    bn_finalize_bwd_kernel<<<(C + 255) / 256, 256, 0, cu->stream>>>(
+        d0, d1, M, C, gamma, save_invstd, dgamma, dbeta, f0, f1, f2);
+    XM_CU_LAUNCHED();
+    size_t total = xm_tensor_count(x);
+    int blocks = xm_cuda_blocks(cu, total, 256);
+    XM_DT_DISPATCH(cu->act, T, "bn_bwd",
+                   (bn_bwd_dx_kernel<T><<<blocks, 256, 0, cu->stream>>>(
+                       (const T *)x->data, (const T *)yp, (const T *)dy->data, (T *)dx->data,
+                       total, C, save_mean, save_invstd, f0, f1, f2)));
+    XM_CU_LAUNCHED();
+    return 0;
+}

@@ -1,0 +1,368 @@
+/* conv.cu: 2-D convolution on cuDNN's legacy API, NHWC activations.
+ *
+ * A plan holds the descriptors and, per direction (forward, backward data,
+ * backward filter), the algorithm chosen once (cudnnGet*_v7 heuristics, or
+ * measured with cudnnFind* when XM_CUDNN_FIND=1) and its workspace size;
+ * the workspace itself is shared by all plans (cu->ws) and grown here.
+ * Weights arrive as float32 OIHW in the slab; cuDNN wants the filter in the
+ * activations' layout and dtype (KRSC = NHWC filter), so the plan caches a
+ * converted copy, refreshed when the slab pointer or cu->param_gen changes
+ * (params_changed(), sgd_update, uploads). In F32 mode a filter whose KRSC
+ * and OIHW orders coincide (1x1, or one input channel) is used directly.
+ * The weight gradient is computed in KRSC/act dtype into cu->scratch and
+ * converted into the float32 OIHW gradient (overwrite semantics).
+ * Math: F32 = CUDNN_FMA_MATH (no TF32; FFT and non-fused Winograd skipped
+ * for accuracy), TF32 = CUDNN_DEFAULT_MATH, BF16/F16 = tensor-op math with
+ * float accumulation. */
+#include "xm_cuda_dev.cuh"
+
+#include <stdlib.h>
+
+typedef struct conv_plan {
+    int kind;
+    xm_conv_desc d;
+    xm_dtype dt;
+    int direct;                 /* F32 and KRSC order == OIHW order */
+    cudnnTensorDescriptor_t xd, yd;
+    cudnnFilterDescriptor_t wd;
+    cudnnConvolutionDescriptor_t cf, cbd, cbf;
+    cudnnConvolutionFwdAlgo_t afwd;
+    cudnnConvolutionBwdDataAlgo_t abd;
+    cudnnConvolutionBwdFilterAlgo_t abf;
+    size_t ws_fwd, ws_bd, ws_bf;
+    void *wk;                   /* cached KRSC weights in dt (not when direct) */
+    const float *wk_src;
+    uint64_t wk_gen;
+    int wk_valid;
+} conv_plan;
+
+static cudnnDataType_t cudnn_dt(xm_dtype dt)
+{
+    return dt == XM_DT_BF16 ? CUDNN_DATA_BFLOAT16 : dt == XM_DT_F16 ? CUDNN_DATA_HALF
+                                                                    : CUDNN_DATA_FLOAT;
+}
+
+/* ---- weight layout conversion ---- */
+
+template <typename T>
+__global__ void oihw_to_krsc_kernel(const float *w, T *out, int K, int C, int R, int S)
+{
+    size_t total = (size_t)K * C * R * S;
+    XM_GRID_STRIDE(i, total)
+    {
+        size_t t = i;
+        int c = (int)(t % C); t /= C;
+        int s = (int)(t % S); t /= S;
+        int r = (int)(t % R);
+        size_t k = t / R;
+        xm_st(out + i, w[((k * C + c) * R + r) * S + s]);
+    }
+}
+
+template <typename T>
+__global__ void krsc_to_oihw_kernel(const T *in, float *dw, int K, int C, int R, int S)
+{
+    size_t total = (size_t)K * C * R * S;
+    XM_GRID_STRIDE(i, total)
+    {
+        size_t t = i;
+        int c = (int)(t % C); t /= C;
+        int s = (int)(t % S); t /= S;
+        int r = (int)(t % R);
+        size_t k = t / R;
+        dw[((k * C + c) * R + r) * S + s] = xm_tof(in[i]);
+    }
+}
+
+static size_t filter_count(const xm_conv_desc *d)
+{
+    return (size_t)d->c_out * d->c_in * d->kh * d->kw;
+}
+
+/* ---- algorithm choice ---- */
+
+static int f32_unsafe_fwd(cudnnConvolutionFwdAlgo_t a)
+{
+    return a == CUDNN_CONVOLUTION_FWD_ALGO_FFT || a == CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING ||
+           a == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED;
+}
+static int f32_unsafe_bd(cudnnConvolutionBwdDataAlgo_t a)
+{
+    return a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT ||
+           a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING ||
+           a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED;
+}
+static int f32_unsafe_bf(cudnnConvolutionBwdFilterAlgo_t a)
+{
+    return a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT ||
+           a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING ||
+           a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED;
+}
+
+/* The three directions share this shape: take the first usable result (the
+ * lists come sorted best first), set its math type (not in F32 mode, which
+ * stays FMA-only), and ask for its exact workspace size. */
+#define PICK_ALGO(PerfT, COUNT, GET_V7, FIND, WSFN, UNSAFE, DESC, A, B, C2, OUT_ALGO, OUT_WS,  \
+                  WHAT)                                                                     \
+    do {                                                                                    \
+        PerfT perf[COUNT];                                                                  \
+        int got = 0, found = 0;                                                             \
+        if (cu->cudnn_find) {                                                               \
+            cudnnStatus_t st_ = FIND(cu->cudnn, A, B, DESC, C2, COUNT, &got, perf);         \
+            if (st_ != CUDNN_STATUS_SUCCESS) got = 0; /* fall back to heuristics */         \
+        }                                                                                   \
+        if (got == 0) XM_CUDNN(GET_V7(cu->cudnn, A, B, DESC, C2, COUNT, &got, perf));       \
+        for (int i_ = 0; i_ < got && !found; i_++) {                                        \
+            if (perf[i_].status != CUDNN_STATUS_SUCCESS) continue;                          \
+            if (f32 && UNSAFE(perf[i_].algo)) continue;                                     \
+            if (perf[i_].memory > cu->ws_cap) continue;                                     \
+            if (!f32 && cudnnSetConvolutionMathType(DESC, perf[i_].mathType) !=             \
+                            CUDNN_STATUS_SUCCESS)                                           \
+                continue;                                                                   \
+            size_t ws_ = 0;                                                                 \
+            if (WSFN(cu->cudnn, A, B, DESC, C2, perf[i_].algo, &ws_) != CUDNN_STATUS_SUCCESS) \
+                continue;                                                                   \
+            if (ws_ > cu->ws_cap) continue;                                                 \
+            OUT_ALGO = perf[i_].algo;                                                       \
+            OUT_WS = ws_;                                                                   \
+            found = 1;                                                                      \
+        }                                                                                   \
+        if (!found)                                                                         \
+            return xm_err_set(err, XM_EFAIL,                                                \
+                              "cuDNN: no %s algorithm for conv %dx%dx%dx%d -> %d, %dx%d "   \
+                              "stride %d pad %d (%s)",                                      \
+                              WHAT, p->d.n, p->d.h, p->d.w, p->d.c_in, p->d.c_out, p->d.kh, \
+                              p->d.kw, p->d.stride_h, p->d.pad_h, xm_cuda_dt_name(p->dt));  \
+    } while (0)
+
+static int plan_init(xm_cuda *cu, conv_plan *p, xm_err *err)
+{
+    const xm_conv_desc *d = &p->d;
+    cudnnDataType_t cdt = cudnn_dt(p->dt);
+    int f32 = cu->prec == XM_PREC_F32;
+    cudnnMathType_t math = p->dt != XM_DT_F32 ? CUDNN_TENSOR_OP_MATH
+                           : f32              ? CUDNN_FMA_MATH
+                                              : CUDNN_DEFAULT_MATH;
+    XM_CUDNN(cudnnCreateTensorDescriptor(&p->xd));
+    XM_CUDNN(cudnnCreateTensorDescriptor(&p->yd));
+    XM_CUDNN(cudnnCreateFilterDescriptor(&p->wd));
+    XM_CUDNN(cudnnCreateConvolutionDescriptor(&p->cf));
+    XM_CUDNN(cudnnCreateConvolutionDescriptor(&p->cbd));
+    XM_CUDNN(cudnnCreateConvolutionDescriptor(&p->cbf));
+    XM_CUDNN(cudnnSetTensor4dDescriptor(p->xd, CUDNN_TENSOR_NHWC, cdt, d->n, d->c_in, d->h, d->w));
+    XM_CUDNN(cudnnSetTensor4dDescriptor(p->yd, CUDNN_TENSOR_NHWC, cdt, d->n, d->c_out, d->oh,
+                                        d->ow));
+    XM_CUDNN(cudnnSetFilter4dDescriptor(p->wd, cdt, CUDNN_TENSOR_NHWC, d->c_out, d->c_in, d->kh,
+                                        d->kw));
+    cudnnConvolutionDescriptor_t cds[3] = {p->cf, p->cbd, p->cbf};
+    for (int i = 0; i < 3; i++) {
+        XM_CUDNN(cudnnSetConvolution2dDescriptor(cds[i], d->pad_h, d->pad_w, d->stride_h,
+                                                 d->stride_w, 1, 1, CUDNN_CROSS_CORRELATION,
+                                                 CUDNN_DATA_FLOAT));
+        XM_CUDNN(cudnnSetConvolutionMathType(cds[i], math));
+    }
+    int on, oc, oh, ow;
+    XM_CUDNN(cudnnGetConvolution2dForwardOutputDim(p->cf, p->xd, p->wd, &on, &oc, &oh, &ow));
+    if (on != d->n || oc != d->c_out || oh != d->oh || ow != d->ow)
+        return xm_err_set(err, XM_EFAIL, "conv_plan: cuDNN output %dx%d differs from %dx%d", oh,
+                          ow, d->oh, d->ow);
+    PICK_ALGO(cudnnConvolutionFwdAlgoPerf_t, CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
+              cudnnGetConvolutionForwardAlgorithm_v7, cudnnFindConvolutionForwardAlgorithm,
+              cudnnGetConvolutionForwardWorkspaceSize, f32_unsafe_fwd, p->cf, p->xd, p->wd, p->yd,
+              p->afwd, p->ws_fwd, "forward");
+    PICK_ALGO(cudnnConvolutionBwdDataAlgoPerf_t, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
+              cudnnGetConvolutionBackwardDataAlgorithm_v7,
+              cudnnFindConvolutionBackwardDataAlgorithm,
+              cudnnGetConvolutionBackwardDataWorkspaceSize, f32_unsafe_bd, p->cbd, p->wd, p->yd,
+              p->xd, p->abd, p->ws_bd, "backward-data");
+    PICK_ALGO(cudnnConvolutionBwdFilterAlgoPerf_t, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
+              cudnnGetConvolutionBackwardFilterAlgorithm_v7,
+              cudnnFindConvolutionBackwardFilterAlgorithm,
+              cudnnGetConvolutionBackwardFilterWorkspaceSize, f32_unsafe_bf, p->cbf, p->xd, p->yd,
+              p->wd, p->abf, p->ws_bf, "backward-filter");
+    size_t need = p->ws_fwd;
+    if (p->ws_bd > need) need = p->ws_bd;
+    if (p->ws_bf > need) need = p->ws_bf;
+    if (need) {
+        int rc = xm_cuda_grow(cu, &cu->ws, &cu->ws_bytes, need, "the cuDNN workspace", err);
+        if (rc) return rc;
+    }
+    if (!p->direct) {
+        int rc = xm_cuda_malloc(cu, &p->wk, filter_count(d) * xm_cuda_dt_size(p->dt),
+                                "converted conv weights", err);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+static int conv_desc_finish(xm_conv_desc *d, xm_err *err)
+{
+    if (d->n <= 0 || d->h <= 0 || d->w <= 0 || d->c_in <= 0 || d->c_out <= 0 || d->kh <= 0 ||
+        d->kw <= 0 || d->stride_h <= 0 || d->stride_w <= 0 || d->pad_h < 0 || d->pad_w < 0 ||
+        d->h + 2 * d->pad_h < d->kh || d->w + 2 * d->pad_w < d->kw)
+        return xm_err_set(err, XM_EUSAGE, "conv_plan: invalid shape");
+    d->oh = (d->h + 2 * d->pad_h - d->kh) / d->stride_h + 1;
+    d->ow = (d->w + 2 * d->pad_w - d->kw) / d->stride_w + 1;
+    return 0;
+}
+
+extern "C" void xm_cuda_conv_plan_free(xm_cuda *cu, void *plan)
+{
+    conv_plan *p = (conv_plan *)plan;
+    if (!p) return;
+    (void)cudaStreamSynchronize(cu->stream);
+    if (p->wk) cudaFree(p->wk);
+    if (p->xd) cudnnDestroyTensorDescriptor(p->xd);
+    if (p->yd) cudnnDestroyTensorDescriptor(p->yd);
+    if (p->wd) cudnnDestroyFilterDescriptor(p->wd);
+    if (p->cf) cudnnDestroyConvolutionDescriptor(p->cf);
+    if (p->cbd) cudnnDestroyConvolutionDescriptor(p->cbd);
+    if (p->cbf) cudnnDestroyConvolutionDescriptor(p->cbf);
+    free(p);
+}
+
+extern "C" void *xm_cuda_conv_plan(xm_cuda *cu, const xm_conv_desc *d, xm_err *err)
+{
+    if (!d) {
+        xm_err_set(err, XM_EUSAGE, "conv_plan: no descriptor");
+        return NULL;
+    }
+    conv_plan *p = (conv_plan *)calloc(1, sizeof *p);
+    if (!p) {
+        xm_err_set(err, XM_EFAIL, "conv_plan: out of host memory");
+        return NULL;
+    }
+    p->kind = XM_CUDA_PLAN_CONV;
+    p->d = *d;
+    p->dt = cu->act;
+    if (conv_desc_finish(&p->d, err)) {
+        free(p);
+        return NULL;
+    }
+    p->direct = p->dt == XM_DT_F32 && ((p->d.kh == 1 && p->d.kw == 1) || p->d.c_in == 1);
+    if (plan_init(cu, p, err)) {
+        xm_cuda_conv_plan_free(cu, p);
+        return NULL;
+    }
+    return p;
+}
+
+/* The filter in cuDNN's layout and dtype, converted if stale. */
+static int plan_weights(xm_cuda *cu, conv_plan *p, const float *w, const void **out, xm_err *err)
+{
+    if (!w) return xm_err_set(err, XM_EUSAGE, "conv: weights missing");
+    if (p->direct) {
+        *out = w;
+        return 0;
+    }
+    if (!p->wk_valid || p->wk_src != w || p->wk_gen != cu->param_gen) {
+        const xm_conv_desc *d = &p->d;
+        size_t total = filter_count(d);
+        int blocks = xm_cuda_blocks(cu, total, 256);
+        XM_DT_DISPATCH(p->dt, T, "conv weights",
+                       (oihw_to_krsc_kernel<T><<<blocks, 256, 0, cu->stream>>>(
+                           w, (T *)p->wk, d->c_out, d->c_in, d->kh, d->kw)));
+        XM_CU_LAUNCHED();
+        p->wk_src = w;
+        p->wk_gen = cu->param_gen;
+        p->wk_valid = 1;
+    }
+    *out = p->wk;
+    return 0;
+}
+
+static int check_plan(void *plan, const char *op, xm_err *err)
+{
+    if (!plan || ((conv_plan *)plan)->kind != XM_CUDA_PLAN_CONV)
+        return xm_err_set(err, XM_EUSAGE, "%s: not a convolution plan", op);
+    return 0;
+}
+
+static int check_in(const conv_plan *p, const xm_tensor *t, const char *op, const char *name,
+                    xm_err *err)
+{
+    int rc = xm_cuda_check_tensor(t, p->dt, op, name, err);
+    if (rc) return rc;
+    const xm_conv_desc *d = &p->d;
+    if (t->n != d->n || t->h != d->h || t->w != d->w || t->c != d->c_in)
+        return xm_err_set(err, XM_EUSAGE, "%s: %s is %dx%dx%dx%d, the plan wants %dx%dx%dx%d", op,
+                          name, t->n, t->h, t->w, t->c, d->n, d->h, d->w, d->c_in);
+    return 0;
+}
+
+static int check_out(const conv_plan *p, const xm_tensor *t, const char *op, const char *name,
+                     xm_err *err)
+{
+    int rc = xm_cuda_check_tensor(t, p->dt, op, name, err);
+    if (rc) return rc;
+    const xm_conv_desc *d = &p->d;
+    if (t->n != d->n || t->h != d->oh || t->w != d->ow || t->c != d->c_out)
+        return xm_err_set(err, XM_EUSAGE, "%s: %s is %dx%dx%dx%d, the plan wants %dx%dx%dx%d", op,
+                          name, t->n, t->h, t->w, t->c, d->n, d->oh, d->ow, d->c_out);
+    return 0;
+}
+
+extern "C" int xm_cuda_conv_fwd(xm_cuda *cu, void *plan, const xm_tensor *x, const float *w,
+                                xm_tensor *y, xm_err *err)
+{
+    int rc;
+    if ((rc = check_plan(plan, "conv_fwd", err))) return rc;
+    conv_plan *p = (conv_plan *)plan;
+    if ((rc = check_in(p, x, "conv_fwd", "x", err)) || (rc = check_out(p, y, "conv_fwd", "y", err)))
+        return rc;
+    const void *wk;
+    if ((rc = plan_weights(cu, p, w, &wk, err))) return rc;
+    const float one = 1.f, zero = 0.f;
+    XM_CUDNN(cudnnConvolutionForward(cu->cudnn, &one, p->xd, x->data, p->wd, wk, p->cf, p->afwd,
+                                     cu->ws, p->ws_fwd, &zero, p->yd, y->data));
+    return 0;
+}
+
+extern "C" int xm_cuda_conv_bwd_data(xm_cuda *cu, void *plan, const xm_tensor *dy,
+                                     const float *w, xm_tensor *dx, xm_err *err)
+{
+    int rc;
+    if ((rc = check_plan(plan, "conv_bwd_data", err))) return rc;
+    conv_plan *p = (conv_plan *)plan;
+    if ((rc = check_out(p, dy, "conv_bwd_data", "dy", err)) ||
+        (rc = check_in(p, dx, "conv_bwd_data", "dx", err)))
+        return rc;
+    const void *wk;
+    if ((rc = plan_weights(cu, p, w, &wk, err))) return rc;
+    const float one = 1.f, zero = 0.f;
+    XM_CUDNN(cudnnConvolutionBackwardData(cu->cudnn, &one, p->wd, wk, p->yd, dy->data, p->cbd,
+                                          p->abd, cu->ws, p->ws_bd, &zero, p->xd, dx->data));
+    return 0;
+}
+
+extern "C" int xm_cuda_conv_bwd_weights(xm_cuda *cu, void *plan, const xm_tensor *x,
+                                        const xm_tensor *dy, float *dw, xm_err *err)
+{
+    int rc;
+    if ((rc = check_plan(plan, "conv_bwd_weights", err))) return rc;
+    conv_plan *p = (conv_plan *)plan;
+    if ((rc = check_in(p, x, "conv_bwd_weights", "x", err)) ||
+        (rc = check_out(p, dy, "conv_bwd_weights", "dy", err)))
+        return rc;
+    if (!dw) return xm_err_set(err, XM_EUSAGE, "conv_bwd_weights: dw missing");
+    const xm_conv_desc *d = &p->d;
+    size_t total = filter_count(d);
+    void *out = dw;
+    if (!p->direct) {
+        if ((rc = xm_cuda_grow(cu, &cu->scratch, &cu->scratch_bytes,
+                               total * xm_cuda_dt_size(p->dt), "the weight-gradient buffer", err)))
+            return rc;
+        out = cu->scratch;
+    }
+    const float one = 1.f, zero = 0.f;
+    XM_CUDNN(cudnnConvolutionBackwardFilter(cu->cudnn, &one, p->xd, x->data, p->yd, dy->data,
+                                            p->cbf, p->abf, cu->ws, p->ws_bf, &zero, p->wd, out));
+    if (!p->direct) {
+        int blocks = xm_cuda_blocks(cu, total, 256);
+        XM_DT_DISPATCH(p->dt, T, "conv_bwd_weights",
+                       (krsc_to_oihw_kernel<T><<<blocks, 256, 0, cu->stream>>>(
+                           (const T *)cu->scratch, dw, d->c_out, d->c_in, d->kh, d->kw)));
+        XM_CU_LAUNCHED();
+    }
+    return 0;
+}

@@ -1,0 +1,172 @@
+/* pool.cu: max pooling, NHWC. The forward pass keeps, per output, the
+ * input position (ih * W + iw) of its maximum in the plan (first maximum in
+ * window order, NaN ignored, as PyTorch); the backward pass gathers: each
+ * input sums dy over the outputs whose window contains it and chose it, so
+ * no atomics and deterministic results. */
+#include "xm_cuda_dev.cuh"
+
+#include <stdlib.h>
+
+typedef struct pool_plan {
+    int kind;
+    xm_pool_desc d;
+    int32_t *argmax; /* n * oh * ow * c */
+} pool_plan;
+
+/* xm_pool_desc_finish lives in lib/engine (not linkable from here): the same
+ * checks and PyTorch's floor formula. */
+static int pool_desc_finish(xm_pool_desc *d, xm_err *err)
+{
+    if (d->n <= 0 || d->h <= 0 || d->w <= 0 || d->c <= 0 || d->k <= 0 || d->stride <= 0 ||
+        d->pad < 0 || d->pad * 2 > d->k || d->h + 2 * d->pad < d->k || d->w + 2 * d->pad < d->k)
+        return xm_err_set(err, XM_EUSAGE, "pool_plan: invalid shape");
+    d->oh = (d->h + 2 * d->pad - d->k) / d->stride + 1;
+    d->ow = (d->w + 2 * d->pad - d->k) / d->stride + 1;
+    return 0;
+}
+
+extern "C" void *xm_cuda_pool_plan(xm_cuda *cu, const xm_pool_desc *d, xm_err *err)
+{
+    xm_pool_desc dd = *d;
+    if (pool_desc_finish(&dd, err)) return NULL;
+    pool_plan *p = (pool_plan *)calloc(1, sizeof *p);
+    if (!p) {
+        xm_err_set(err, XM_EFAIL, "pool_plan: out of host memory");
+        return NULL;
+    }
+    p->kind = XM_CUDA_PLAN_POOL;
+    p->d = dd;
+    size_t n = (size_t)dd.n * dd.oh * dd.ow * dd.c;
+    if (xm_cuda_malloc(cu, (void **)&p->argmax, n * sizeof(int32_t), "max-pool indices", err)) {
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+extern "C" void xm_cuda_pool_plan_free(xm_cuda *cu, void *plan)
+{
+    pool_plan *p = (pool_plan *)plan;
+    if (!p) return;
+    (void)cudaStreamSynchronize(cu->stream);
+    cudaFree(p->argmax);
+    free(p);
+}
+
+template <typename T>
+__global__ void maxpool_fwd_kernel(const T *x, T *y, int32_t *argmax, int n, int h, int w, int c,
+                                   int oh, int ow, int k, int s, int pad)
+{
+    size_t total = (size_t)n * oh * ow * c;
+    XM_GRID_STRIDE(i, total)
+    {
+        int ch = (int)(i % (size_t)c);
+        size_t r = i / (size_t)c;
+        int ox = (int)(r % (size_t)ow);
+        r /= (size_t)ow;
+        int oy = (int)(r % (size_t)oh);
+        int ni = (int)(r / (size_t)oh);
+        int y0 = oy * s - pad, x0 = ox * s - pad;
+        float best = -INFINITY;
+        int bi = -1;
+        for (int dy = 0; dy < k; dy++) {
+            int iy = y0 + dy;
+            if (iy < 0 || iy >= h) continue;
+            for (int dx = 0; dx < k; dx++) {
+                int ix = x0 + dx;
+                if (ix < 0 || ix >= w) continue;
+                float v = xm_tof(x[(((size_t)ni * h + iy) * w + ix) * c + ch]);
+                if (bi < 0 || v > best) {
+                    best = v;
+                    bi = iy * w + ix;
+                }
+            }
+        }
+        xm_st(y + i, best);
+        argmax[i] = bi;
+    }
+}
+
+template <typename T>
+__global__ void maxpool_bwd_kernel(const T *dy, const int32_t *argmax, T *dx, int n, int h, int w,
+                                   int c, int oh, int ow, int k, int s, int pad)
+{
+    size_t total = (size_t)n * h * w * c;
+    XM_GRID_STRIDE(i, total)
+    {
+        int ch = (int)(i % (size_t)c);
+        size_t r = i / (size_t)c;
+        int ix = (int)(r % (size_t)w);
+        r /= (size_t)w;
+        int iy = (int)(r % (size_t)h);
+        int ni = (int)(r / (size_t)h);
+        /* outputs oy with oy*s - pad <= iy <= oy*s - pad + k - 1 */
+        int ty = iy + pad - k + 1, tx = ix + pad - k + 1;
+        int oy0 = ty <= 0 ? 0 : (ty + s - 1) / s;
+        int ox0 = tx <= 0 ? 0 : (tx + s - 1) / s;
+        int oy1 = min((iy + pad) / s, oh - 1);
+        int ox1 = min((ix + pad) / s, ow - 1);
+        int me = iy * w + ix;
+        float g = 0.f;
+        for (int oy = oy0; oy <= oy1; oy++)
+            for (int ox = ox0; ox <= ox1; ox++) {
+                size_t o = (((size_t)ni * oh + oy) * ow + ox) * c + ch;
+                if (argmax[o] == me) g += xm_tof(dy[o]);
+            }
+        xm_st(dx + i, g);
+    }
+}
+
+static int check_shapes(const pool_plan *p, const xm_tensor *in, const xm_tensor *out,
+                        const char *op, xm_err *err)
+{
+    const xm_pool_desc *d = &p->d;
+    if (in->n != d->n || in->h != d->h || in->w != d->w || in->c != d->c || out->n != d->n ||
+        out->h != d->oh || out->w != d->ow || out->c != d->c)
+        return xm_err_set(err, XM_EUSAGE, "%s: tensors do not match the plan's shapes", op);
+    return 0;
+}
+
+extern "C" int xm_cuda_maxpool_fwd(xm_cuda *cu, void *plan, const xm_tensor *x, xm_tensor *y,
+                                   xm_err *err)
+{
+    pool_plan *p = (pool_plan *)plan;
+    int rc;
+    if (!p || p->kind != XM_CUDA_PLAN_POOL)
+        return xm_err_set(err, XM_EUSAGE, "maxpool_fwd: not a pool plan");
+    if ((rc = xm_cuda_check_tensor(x, cu->act, "maxpool_fwd", "x", err)) ||
+        (rc = xm_cuda_check_tensor(y, cu->act, "maxpool_fwd", "y", err)) ||
+        (rc = check_shapes(p, x, y, "maxpool_fwd", err)))
+        return rc;
+    const xm_pool_desc *d = &p->d;
+    size_t total = xm_tensor_count(y);
+    int blocks = xm_cuda_blocks(cu, total, 256);
+    XM_DT_DISPATCH(cu->act, T, "maxpool_fwd",
+                   (maxpool_fwd_kernel<T><<<blocks, 256, 0, cu->stream>>>(
+                       (const T *)x->data, (T *)y->data, p->argmax, d->n, d->h, d->w, d->c, d->oh,
+                       d->ow, d->k, d->stride, d->pad)));
+    XM_CU_LAUNCHED();
+    return 0;
+}
+
+extern "C" int xm_cuda_maxpool_bwd(xm_cuda *cu, void *plan, const xm_tensor *dy, xm_tensor *dx,
+                                   xm_err *err)
+{
+    pool_plan *p = (pool_plan *)plan;
+    int rc;
+    if (!p || p->kind != XM_CUDA_PLAN_POOL)
+        return xm_err_set(err, XM_EUSAGE, "maxpool_bwd: not a pool plan");
+    if ((rc = xm_cuda_check_tensor(dy, cu->act, "maxpool_bwd", "dy", err)) ||
+        (rc = xm_cuda_check_tensor(dx, cu->act, "maxpool_bwd", "dx", err)) ||
+        (rc = check_shapes(p, dx, dy, "maxpool_bwd", err)))
+        return rc;
+    const xm_pool_desc *d = &p->d;
+    size_t total = xm_tensor_count(dx);
+    int blocks = xm_cuda_blocks(cu, total, 256);
+    XM_DT_DISPATCH(cu->act, T, "maxpool_bwd",
+                   (maxpool_bwd_kernel<T><<<blocks, 256, 0, cu->stream>>>(
+                       (const T *)dy->data, p->argmax, (T *)dx->data, d->n, d->h, d->w, d->c,
+                       d->oh, d->ow, d->k, d->stride, d->pad)));
+    XM_CU_LAUNCHED();
+    return 0;
+}
