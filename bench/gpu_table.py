@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Make the GPU benchmark table (issue 4) from the logs of device_check.sh.
+
+    python3 bench/gpu_table.py OUTDIR CARD DATE > results.md
+
+Reads OUTDIR/torch_gpu.log (JSON lines of bench/torch_gpu.py) and
+OUTDIR/xm_<mode>_<batch>_<prec>.log (bench_engine's output: a JSON line with
+"images_per_s", or else the last "N images/s" / "N img/s" in the text).
+Prints markdown: images/s of xm and PyTorch, the ratio xm/torch, and the
+estimated fraction of the measured copy bandwidth (see torch_gpu.py).
+"""
+import glob
+import json
+import os
+import re
+import sys
+
+
+def json_lines(path):
+    out = []
+    try:
+        with open(path, errors="replace") as f:
+            for line in f:
+                line = line.strip()
+                if line.startswith("{"):
+                    try:
+                        out.append(json.loads(line))
+                    except ValueError:
+                        pass
+    except OSError:
+        pass
+    return out
+
+
+def xm_rate(path):
+    """images/s from a bench_engine log, or None."""
+    best = None
+    for j in json_lines(path):
+        for key in ("images_per_s", "img_per_s", "xm_images_per_s"):
+            if isinstance(j.get(key), (int, float)):
+                best = float(j[key])
+    if best is not None:
+        return best
+    try:
+        text = open(path, errors="replace").read()
+    except OSError:
+        return None
+    m = re.findall(r"([0-9]+(?:\.[0-9]+)?)\s*(?:images|imgs|img)/s", text)
+    return float(m[-1]) if m else None
+
+
+def main():
+    outdir, card, date = sys.argv[1], sys.argv[2], sys.argv[3]
+    torch_rows = json_lines(os.path.join(outdir, "torch_gpu.log"))
+    probe = next((r for r in torch_rows if r.get("impl") == "probe"), {})
+    bw = probe.get("copy_bytes_per_s")
+    torch_by = {(r["mode"], r["batch"], r["precision"]): r
+                for r in torch_rows if r.get("impl") == "torch"}
+    keys = set(torch_by)
+    for p in glob.glob(os.path.join(outdir, "xm_*_*_*.log")):
+        m = re.match(r"xm_(train|infer)_(\d+)_(\w+)\.log$", os.path.basename(p))
+        if m:
+            keys.add((m.group(1), int(m.group(2)), m.group(3)))
+    order = {"bf16": 0, "f16": 1, "tf32": 2, "f32": 3}
+    print(f"# GPU benchmark: ResNet-50, 224 px, {card}, {date}\n")
+    print(f"Device: {probe.get('device', card)}; PyTorch {probe.get('torch', '?')} eager, "
+          "channels_last, cudnn.benchmark on, AMP bf16 for bf16, TF32 off for f32.")
+    if bw:
+        print(f"Measured device copy bandwidth: {bw / 1e9:.0f} GB/s (read + write).")
+    print("Bandwidth fraction = images/s x estimated bytes per image (torch_gpu.py: leaf "
+          "activations x2 inference, x6 training, plus weights) / copy bandwidth: a rough "
+          "scale, not a measurement.\n")
+    print("| mode | batch | precision | xm img/s | torch img/s | xm/torch | xm BW frac | torch BW frac |")
+    print("|---|---|---|---|---|---|---|---|")
+    for k in sorted(keys, key=lambda k: (k[0] != "train", order.get(k[2], 9), k[1])):
+        mode, batch, prec = k
+        t = torch_by.get(k, {})
+        tr = t.get("images_per_s")
+        xr = xm_rate(os.path.join(outdir, f"xm_{mode}_{batch}_{prec}.log"))
+        est = t.get("est_bytes_per_image")
+        f = lambda v: f"{v:.1f}" if isinstance(v, (int, float)) else (t.get("error", "-")[:40] if v is tr and "error" in t else "-")
+        ratio = f"{xr / tr:.2f}" if xr and tr else "-"
+        xb = f"{xr * est / bw:.2f}" if xr and est and bw else "-"
+        tb = f"{tr * est / bw:.2f}" if tr and est and bw else "-"
+        print(f"| {mode} | {batch} | {prec} | {f(xr)} | {f(tr)} | {ratio} | {xb} | {tb} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# scripts/device_check.sh: run ON THE GPU MACHINE, from the repository root,
+# after scripts/device_bundle.sh packed .xmdev/ here and the device run
+# carried it (carry: [".xmdev"]). Every step is bounded by `timeout`; the
+# whole script stays under about 6 minutes. Everything goes under $OUT:
+#   summary.txt           one line per step with its exit status
+#   nvidia-smi.txt, ldd.txt, env.txt
+#   test_cuda_ops.log, test_cuda_net.log   CUDA vs CPU tests
+#   test_net_ref*_cuda.log                 PyTorch references on CUDA (when
+#                                          those tests read XM_DEVICE)
+#   xm_<mode>_<batch>_<prec>.log          bench_engine, ResNet-50 224 px
+#   torch_gpu.log                         bench/torch_gpu.py (JSON lines)
+#   results-gpu-<card>-<date>.md          the table (also printed last)
+# Env: OUT (default ./device-out), XM_BENCH_ITERS (10), XM_SKIP_TESTS=1,
+# XM_SKIP_BENCH=1, XM_DEADLINE (default 330: seconds after which no step
+# starts; each step's timeout is cut to what is left).
+set -uo pipefail
+OUT=${OUT:-$PWD/device-out}
+mkdir -p "$OUT"
+root=$PWD
+T0=$SECONDS
+iters=${XM_BENCH_ITERS:-10}
+deadline=${XM_DEADLINE:-330}
+say() { printf '[%4ds] %s\n' $((SECONDS - T0)) "$*" | tee -a "$OUT/summary.txt"; }
+# step NAME TIMEOUT CMD... : log to $OUT/NAME.log, status to the summary
+step() {
+    local name=$1 to=$2
+    shift 2
+    local left=$((deadline - (SECONDS - T0)))
+    if [ $left -lt 15 ]; then
+        say "$name: not run (deadline ${deadline}s reached)"
+        return 125
+    fi
+    [ "$to" -gt "$left" ] && to=$left
+    timeout -k 5 "$to" "$@" >"$OUT/$name.log" 2>&1
+    local rc=$?
+    local why=""
+    [ $rc -eq 124 ] || [ $rc -eq 137 ] && why=" TIMEOUT after ${to}s"
+    [ $rc -eq 77 ] && why=" skipped"
+    say "$name: rc=$rc$why | $(grep -v '^\s*$' "$OUT/$name.log" | tail -1 | cut -c1-150)"
+    return $rc
+}
+
+[ -f .xmdev/xm.tar.xz ] || { say "no .xmdev/xm.tar.xz: run scripts/device_bundle.sh first"; exit 2; }
+tar -C .xmdev -xJf .xmdev/xm.tar.xz || { say "unpacking .xmdev/xm.tar.xz failed"; exit 2; }
+. .xmdev/env.sh "$root/.xmdev/xm" 2>"$OUT/env.txt"
+B=$root/.xmdev/xm/bin
+nvidia-smi >"$OUT/nvidia-smi.txt" 2>&1
+card=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
+cardtag=$(printf '%s' "${card:-unknown}" | tr -c 'A-Za-z0-9' '-' | sed 's/--*/-/g; s/-$//' | tr 'A-Z' 'a-z')
+date=$(date -u +%Y-%m-%d)
+say "card: ${card:-none}; bundle: $(ls "$B" | tr '\n' ' ')"
+for b in "$B"/*; do echo "== $b"; ldd "$b"; done >"$OUT/ldd.txt" 2>&1
+if grep -q "not found" "$OUT/ldd.txt"; then
+    say "MISSING LIBRARIES: $(grep 'not found' "$OUT/ldd.txt" | sort -u | tr -s ' \t\n' ' ')"
+fi
+
+# the tests find tests/refs through XM_TESTS (the working tree's, else the copy)
+if [ -d tests/refs ] && ls tests/refs/*.h5 >/dev/null 2>&1; then export XM_TESTS=$root/tests
+else export XM_TESTS=$root/.xmdev; fi
+export XM_SRC=$root XM_BIN=$B XM_TEST_VERBOSE=1
+
+if [ "${XM_SKIP_TESTS:-0}" != 1 ]; then
+    step test_cuda_ops 90 "$B/test_cuda_ops"
+    step test_cuda_net 120 "$B/test_cuda_net"
+    for t in test_net_ref20 test_net_ref18; do
+        if [ -x "$B/$t" ] && grep -q XM_DEVICE "$B/$t"; then
+            step ${t}_cuda 60 env XM_DEVICE=cuda "$B/$t"
+        fi
+    done
+fi
+
+# bench_engine on one configuration: MODE BATCH PREC
+xm_bench() {
+    step "xm_$1_$2_$3" 75 "$B/bench_engine" --device cuda --arch resnet50 --size 224 \
+        --mode "$1" --batch "$2" --precision "$3" --iters "$iters" --warmup 3
+}
+if [ "${XM_SKIP_BENCH:-0}" != 1 ]; then
+    if [ -x "$B/bench_engine" ]; then
+        "$B/bench_engine" --help >"$OUT/bench_engine_help.txt" 2>&1
+    else
+        say "no bench_engine in the bundle: xm side of the benchmark not run"
+    fi
+    # bf16 (the goal) first: xm, then PyTorch; then f32
+    for p in bf16 f32; do
+        if [ -x "$B/bench_engine" ]; then
+            xm_bench train 64 $p
+            xm_bench train 256 $p
+            xm_bench infer 256 $p
+        fi
+        step torch_gpu_$p 100 python3 .xmdev/bench/torch_gpu.py --iters "$iters" --warmup 3 \
+            --configs train:64:$p,train:256:$p,infer:256:$p
+    done
+    cat "$OUT"/torch_gpu_*.log >"$OUT/torch_gpu.log" 2>/dev/null
+fi
+
+res="$OUT/results-gpu-$cardtag-$date.md"
+{
+    python3 .xmdev/bench/gpu_table.py "$OUT" "${card:-unknown}" "$date"
+    echo
+    echo "Tests (scripts/device_check.sh, $(date -u '+%Y-%m-%d %H:%M UTC')):"
+    echo '```'
+    cat "$OUT/summary.txt"
+    echo '```'
+} >"$res" 2>&1
+say "total ${SECONDS}s; results in $(basename "$res")"
+cat "$res"
