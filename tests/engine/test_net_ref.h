@@ -29,7 +29,7 @@ static inline float ref_hash_u(uint32_t t, uint32_t i)
 
 /* Fill host slabs w (n_w), buf (n_buf) as ref_weights() does; the tensor
  * number is the index in the parameter table, which is state_dict order. */
-static void ref_weights(const xm_net *net, float *w, float *buf)
+static inline void ref_weights(const xm_net *net, float *w, float *buf)
 {
     int np;
     const xm_param *ps = xm_net_params(net, &np);
@@ -62,7 +62,7 @@ static void ref_weights(const xm_net *net, float *w, float *buf)
 }
 
 /* Set the generated weights, zero momentum and counters. */
-static int ref_load_weights(xm_net *net, xm_backend *be, xm_err *err)
+static inline int ref_load_weights(xm_net *net, xm_backend *be, xm_err *err)
 {
     const xm_net_slabs *s = xm_net_slabs_get(net);
     float *w = malloc(s->n_w * sizeof(float)), *buf = malloc((s->n_buf + 1) * sizeof(float));
@@ -84,7 +84,7 @@ typedef struct ref_file {
     char worst_name[192];
 } ref_file;
 
-static float *ref_read(ref_file *r, const char *name, int64_t *count)
+static inline float *ref_read(ref_file *r, const char *name, int64_t *count)
 {
     xm_err err = {0};
     int64_t d[XM_H5_MAX_RANK];
@@ -97,7 +97,7 @@ static float *ref_read(ref_file *r, const char *name, int64_t *count)
     return v;
 }
 
-static void ref_note(ref_file *r, const char *name, double e)
+static inline void ref_note(ref_file *r, const char *name, double e)
 {
     if (e > r->worst) {
         r->worst = (float)e;
@@ -106,7 +106,7 @@ static void ref_note(ref_file *r, const char *name, double e)
 }
 
 /* Compare n values at host pointer got with dataset name. */
-static void ref_cmp(ref_file *r, const char *name, const float *got, size_t n, double tol)
+static inline void ref_cmp(ref_file *r, const char *name, const float *got, size_t n, double tol)
 {
     int64_t cnt = 0;
     float *want = ref_read(r, name, &cnt);
@@ -121,7 +121,7 @@ static void ref_cmp(ref_file *r, const char *name, const float *got, size_t n, d
     free(want);
 }
 
-static void ref_cmp_tensor(ref_file *r, xm_backend *be, const char *name, const xm_tensor *t,
+static inline void ref_cmp_tensor(ref_file *r, xm_backend *be, const char *name, const xm_tensor *t,
                            double tol)
 {
     xm_err err = {0};
@@ -134,7 +134,7 @@ static void ref_cmp_tensor(ref_file *r, xm_backend *be, const char *name, const 
 
 /* Compare every tensor of one kind (trainable params from slab, or running
  * stats from buf) with group/<name>, full or at sample_idx/<name>. */
-static void ref_cmp_group(ref_file *r, const xm_net *net, const char *group, const float *slab,
+static inline void ref_cmp_group(ref_file *r, const xm_net *net, const char *group, const float *slab,
                           int trainable, const char *norm_group, double tol)
 {
     int np;
@@ -188,7 +188,7 @@ static void ref_cmp_group(ref_file *r, const xm_net *net, const char *group, con
 
 /* Loss and head gradients with the backend's softmax_xent: the sum over
  * the heads that have targets. */
-static double ref_loss(xm_backend *be, xm_net *net, xm_tensor *tgt, xm_tensor *dl)
+static inline double ref_loss(xm_backend *be, xm_net *net, xm_tensor *tgt, xm_tensor *dl)
 {
     xm_err err = {0};
     double total = 0;
@@ -203,7 +203,7 @@ static double ref_loss(xm_backend *be, xm_net *net, xm_tensor *tgt, xm_tensor *d
 }
 
 /* The whole reference comparison of one file (see make_torch_refs.py). */
-static void ref_run_case(const char *file, int threads)
+static inline void ref_run_case(const char *file, int threads)
 {
     xm_err err = {0};
     ref_file r = {.path = file};
