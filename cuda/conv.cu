@@ -1,9 +1,10 @@
 /* conv.cu: 2-D convolution on cuDNN's legacy API, NHWC activations.
  *
  * A plan holds the descriptors and, per direction (forward, backward data,
- * backward filter), the algorithm chosen once (cudnnGet*_v7 heuristics, or
- * measured with cudnnFind* when XM_CUDNN_FIND=1) and its workspace size;
- * the workspace itself is shared by all plans (cu->ws) and grown here.
+ * backward filter), the algorithms chosen once (cudnnGet*_v7 heuristics, or
+ * measured with cudnnFind* when XM_CUDNN_FIND=1), best first, with their
+ * workspace sizes; the first is used, the next ones only if cuDNN refuses
+ * it at run time. The workspace is shared by all plans (cu->ws), grown here.
  * Weights arrive as float32 OIHW in the slab; cuDNN wants the filter in the
  * activations' layout and dtype (KRSC = NHWC filter), so the plan caches a
  * converted copy, refreshed when the slab pointer or cu->param_gen changes
@@ -18,6 +19,19 @@
 
 #include <stdlib.h>
 
+/* The usable algorithms of one direction, best first; `cur` is in use. If
+ * cuDNN refuses it at run time (not supported / bad parameter), the next is
+ * tried, so a heuristic's wrong guess does not fail the run. */
+#define CONV_MAX_ALGOS 8
+enum { DIR_FWD = 0, DIR_BD = 1, DIR_BF = 2 };
+static const char *const dir_name[3] = {"forward", "backward-data", "backward-filter"};
+typedef struct conv_dir {
+    int n, cur;
+    int algo[CONV_MAX_ALGOS];
+    cudnnMathType_t math[CONV_MAX_ALGOS];
+    size_t ws[CONV_MAX_ALGOS];
+} conv_dir;
+
 typedef struct conv_plan {
     int kind;
     xm_conv_desc d;
@@ -25,11 +39,8 @@ typedef struct conv_plan {
     int direct;                 /* F32 and KRSC order == OIHW order */
     cudnnTensorDescriptor_t xd, yd;
     cudnnFilterDescriptor_t wd;
-    cudnnConvolutionDescriptor_t cf, cbd, cbf;
-    cudnnConvolutionFwdAlgo_t afwd;
-    cudnnConvolutionBwdDataAlgo_t abd;
-    cudnnConvolutionBwdFilterAlgo_t abf;
-    size_t ws_fwd, ws_bd, ws_bf;
+    cudnnConvolutionDescriptor_t cd[3];  /* per direction (math types may differ) */
+    conv_dir dir[3];
     void *wk;                   /* cached KRSC weights in dt (not when direct) */
     const float *wk_src;
     uint64_t wk_gen;
@@ -99,41 +110,103 @@ static int f32_unsafe_bf(cudnnConvolutionBwdFilterAlgo_t a)
            a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED;
 }
 
-/* The three directions share this shape: take the first usable result (the
- * lists come sorted best first), set its math type (not in F32 mode, which
- * stays FMA-only), and ask for its exact workspace size. */
-#define PICK_ALGO(PerfT, COUNT, GET_V7, FIND, WSFN, UNSAFE, DESC, A, B, C2, OUT_ALGO, OUT_WS,  \
-                  WHAT)                                                                     \
+/* The three directions share this shape: keep every usable result (the
+ * lists come sorted best first) with its math type (F32 mode stays
+ * FMA-only) and its exact workspace size. */
+#define COLLECT_ALGOS(PerfT, COUNT, GET_V7, FIND, WSFN, UNSAFE, DESC, A, B, C2, DIR)         \
     do {                                                                                    \
         PerfT perf[COUNT];                                                                  \
-        int got = 0, found = 0;                                                             \
+        int got = 0;                                                                        \
+        conv_dir *D_ = &p->dir[DIR];                                                        \
         if (cu->cudnn_find) {                                                               \
             cudnnStatus_t st_ = FIND(cu->cudnn, A, B, DESC, C2, COUNT, &got, perf);         \
             if (st_ != CUDNN_STATUS_SUCCESS) got = 0; /* fall back to heuristics */         \
         }                                                                                   \
         if (got == 0) XM_CUDNN(GET_V7(cu->cudnn, A, B, DESC, C2, COUNT, &got, perf));       \
-        for (int i_ = 0; i_ < got && !found; i_++) {                                        \
+        for (int i_ = 0; i_ < got && D_->n < CONV_MAX_ALGOS; i_++) {                        \
             if (perf[i_].status != CUDNN_STATUS_SUCCESS) continue;                          \
             if (f32 && UNSAFE(perf[i_].algo)) continue;                                     \
-            if (perf[i_].memory > cu->ws_cap) continue;                                     \
-            if (!f32 && cudnnSetConvolutionMathType(DESC, perf[i_].mathType) !=             \
-                            CUDNN_STATUS_SUCCESS)                                           \
-                continue;                                                                   \
+            int dup_ = 0;                                                                   \
+            for (int j_ = 0; j_ < D_->n; j_++) dup_ |= D_->algo[j_] == (int)perf[i_].algo;  \
+            if (dup_) continue;                                                             \
+            cudnnMathType_t m_ = f32 ? CUDNN_FMA_MATH : perf[i_].mathType;                  \
+            if (cudnnSetConvolutionMathType(DESC, m_) != CUDNN_STATUS_SUCCESS) continue;    \
             size_t ws_ = 0;                                                                 \
             if (WSFN(cu->cudnn, A, B, DESC, C2, perf[i_].algo, &ws_) != CUDNN_STATUS_SUCCESS) \
                 continue;                                                                   \
             if (ws_ > cu->ws_cap) continue;                                                 \
-            OUT_ALGO = perf[i_].algo;                                                       \
-            OUT_WS = ws_;                                                                   \
-            found = 1;                                                                      \
+            D_->algo[D_->n] = (int)perf[i_].algo;                                           \
+            D_->math[D_->n] = m_;                                                           \
+            D_->ws[D_->n] = ws_;                                                            \
+            D_->n++;                                                                        \
         }                                                                                   \
-        if (!found)                                                                         \
+        if (D_->n == 0)                                                                     \
             return xm_err_set(err, XM_EFAIL,                                                \
                               "cuDNN: no %s algorithm for conv %dx%dx%dx%d -> %d, %dx%d "   \
                               "stride %d pad %d (%s)",                                      \
-                              WHAT, p->d.n, p->d.h, p->d.w, p->d.c_in, p->d.c_out, p->d.kh, \
-                              p->d.kw, p->d.stride_h, p->d.pad_h, xm_cuda_dt_name(p->dt));  \
+                              dir_name[DIR], p->d.n, p->d.h, p->d.w, p->d.c_in, p->d.c_out, \
+                              p->d.kh, p->d.kw, p->d.stride_h, p->d.pad_h,                  \
+                              xm_cuda_dt_name(p->dt));                                      \
     } while (0)
+
+/* Put the current algorithm of a direction in force: math type, workspace. */
+static int dir_select(xm_cuda *cu, conv_plan *p, int dir, xm_err *err)
+{
+    conv_dir *D = &p->dir[dir];
+    XM_CUDNN(cudnnSetConvolutionMathType(p->cd[dir], D->math[D->cur]));
+    size_t need = D->ws[D->cur];
+    if (need > cu->ws_bytes)
+        return xm_cuda_grow(cu, &cu->ws, &cu->ws_bytes, need, "the cuDNN workspace", err);
+    return 0;
+}
+
+static cudnnStatus_t conv_exec(xm_cuda *cu, conv_plan *p, int dir, const void *a, const void *b,
+                               void *out)
+{
+    const float one = 1.f, zero = 0.f;
+    const conv_dir *D = &p->dir[dir];
+    int al = D->algo[D->cur];
+    size_t ws = D->ws[D->cur];
+    switch (dir) {
+    case DIR_FWD: /* a = x, b = w, out = y */
+        return cudnnConvolutionForward(cu->cudnn, &one, p->xd, a, p->wd, b, p->cd[dir],
+                                       (cudnnConvolutionFwdAlgo_t)al, cu->ws, ws, &zero, p->yd,
+                                       out);
+    case DIR_BD: /* a = w, b = dy, out = dx */
+        return cudnnConvolutionBackwardData(cu->cudnn, &one, p->wd, a, p->yd, b, p->cd[dir],
+                                            (cudnnConvolutionBwdDataAlgo_t)al, cu->ws, ws, &zero,
+                                            p->xd, out);
+    default: /* a = x, b = dy, out = dw */
+        return cudnnConvolutionBackwardFilter(cu->cudnn, &one, p->xd, a, p->yd, b, p->cd[dir],
+                                              (cudnnConvolutionBwdFilterAlgo_t)al, cu->ws, ws,
+                                              &zero, p->wd, out);
+    }
+}
+
+/* Run one direction; on a refusal fall through to the next algorithm. */
+static int conv_run(xm_cuda *cu, conv_plan *p, int dir, const void *a, const void *b, void *out,
+                    xm_err *err)
+{
+    for (;;) {
+        conv_dir *D = &p->dir[dir];
+        cudnnStatus_t st = conv_exec(cu, p, dir, a, b, out);
+        if (st == CUDNN_STATUS_SUCCESS) return 0;
+        int cat = (int)CUDNN_STATUS_CATEGORY(st);
+        if ((cat == (int)CUDNN_STATUS_NOT_SUPPORTED || cat == (int)CUDNN_STATUS_BAD_PARAM) &&
+            D->cur + 1 < D->n) {
+            D->cur++;
+            int rc = dir_select(cu, p, dir, err);
+            if (rc) return rc;
+            continue;
+        }
+        return xm_err_set(err, XM_EFAIL,
+                          "cuDNN: %s (%d) in convolution %s, algorithm %d, conv %dx%dx%dx%d -> "
+                          "%d, %dx%d stride %d pad %d (%s)",
+                          cudnnGetErrorString(st), (int)st, dir_name[dir], D->algo[D->cur],
+                          p->d.n, p->d.h, p->d.w, p->d.c_in, p->d.c_out, p->d.kh, p->d.kw,
+                          p->d.stride_h, p->d.pad_h, xm_cuda_dt_name(p->dt));
+    }
+}
 
 static int plan_init(xm_cuda *cu, conv_plan *p, xm_err *err)
 {
@@ -146,45 +219,39 @@ static int plan_init(xm_cuda *cu, conv_plan *p, xm_err *err)
     XM_CUDNN(cudnnCreateTensorDescriptor(&p->xd));
     XM_CUDNN(cudnnCreateTensorDescriptor(&p->yd));
     XM_CUDNN(cudnnCreateFilterDescriptor(&p->wd));
-    XM_CUDNN(cudnnCreateConvolutionDescriptor(&p->cf));
-    XM_CUDNN(cudnnCreateConvolutionDescriptor(&p->cbd));
-    XM_CUDNN(cudnnCreateConvolutionDescriptor(&p->cbf));
+    for (int i = 0; i < 3; i++) XM_CUDNN(cudnnCreateConvolutionDescriptor(&p->cd[i]));
     XM_CUDNN(cudnnSetTensor4dDescriptor(p->xd, CUDNN_TENSOR_NHWC, cdt, d->n, d->c_in, d->h, d->w));
     XM_CUDNN(cudnnSetTensor4dDescriptor(p->yd, CUDNN_TENSOR_NHWC, cdt, d->n, d->c_out, d->oh,
                                         d->ow));
     XM_CUDNN(cudnnSetFilter4dDescriptor(p->wd, cdt, CUDNN_TENSOR_NHWC, d->c_out, d->c_in, d->kh,
                                         d->kw));
-    cudnnConvolutionDescriptor_t cds[3] = {p->cf, p->cbd, p->cbf};
     for (int i = 0; i < 3; i++) {
-        XM_CUDNN(cudnnSetConvolution2dDescriptor(cds[i], d->pad_h, d->pad_w, d->stride_h,
+        XM_CUDNN(cudnnSetConvolution2dDescriptor(p->cd[i], d->pad_h, d->pad_w, d->stride_h,
                                                  d->stride_w, 1, 1, CUDNN_CROSS_CORRELATION,
                                                  CUDNN_DATA_FLOAT));
-        XM_CUDNN(cudnnSetConvolutionMathType(cds[i], math));
+        XM_CUDNN(cudnnSetConvolutionMathType(p->cd[i], math));
     }
     int on, oc, oh, ow;
-    XM_CUDNN(cudnnGetConvolution2dForwardOutputDim(p->cf, p->xd, p->wd, &on, &oc, &oh, &ow));
+    XM_CUDNN(cudnnGetConvolution2dForwardOutputDim(p->cd[DIR_FWD], p->xd, p->wd, &on, &oc, &oh, &ow));
     if (on != d->n || oc != d->c_out || oh != d->oh || ow != d->ow)
         return xm_err_set(err, XM_EFAIL, "conv_plan: cuDNN output %dx%d differs from %dx%d", oh,
                           ow, d->oh, d->ow);
-    PICK_ALGO(cudnnConvolutionFwdAlgoPerf_t, CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
-              cudnnGetConvolutionForwardAlgorithm_v7, cudnnFindConvolutionForwardAlgorithm,
-              cudnnGetConvolutionForwardWorkspaceSize, f32_unsafe_fwd, p->cf, p->xd, p->wd, p->yd,
-              p->afwd, p->ws_fwd, "forward");
-    PICK_ALGO(cudnnConvolutionBwdDataAlgoPerf_t, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
-              cudnnGetConvolutionBackwardDataAlgorithm_v7,
-              cudnnFindConvolutionBackwardDataAlgorithm,
-              cudnnGetConvolutionBackwardDataWorkspaceSize, f32_unsafe_bd, p->cbd, p->wd, p->yd,
-              p->xd, p->abd, p->ws_bd, "backward-data");
-    PICK_ALGO(cudnnConvolutionBwdFilterAlgoPerf_t, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
-              cudnnGetConvolutionBackwardFilterAlgorithm_v7,
-              cudnnFindConvolutionBackwardFilterAlgorithm,
-              cudnnGetConvolutionBackwardFilterWorkspaceSize, f32_unsafe_bf, p->cbf, p->xd, p->yd,
-              p->wd, p->abf, p->ws_bf, "backward-filter");
-    size_t need = p->ws_fwd;
-    if (p->ws_bd > need) need = p->ws_bd;
-    if (p->ws_bf > need) need = p->ws_bf;
-    if (need) {
-        int rc = xm_cuda_grow(cu, &cu->ws, &cu->ws_bytes, need, "the cuDNN workspace", err);
+    COLLECT_ALGOS(cudnnConvolutionFwdAlgoPerf_t, CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
+                  cudnnGetConvolutionForwardAlgorithm_v7, cudnnFindConvolutionForwardAlgorithm,
+                  cudnnGetConvolutionForwardWorkspaceSize, f32_unsafe_fwd, p->cd[DIR_FWD], p->xd,
+                  p->wd, p->yd, DIR_FWD);
+    COLLECT_ALGOS(cudnnConvolutionBwdDataAlgoPerf_t, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
+                  cudnnGetConvolutionBackwardDataAlgorithm_v7,
+                  cudnnFindConvolutionBackwardDataAlgorithm,
+                  cudnnGetConvolutionBackwardDataWorkspaceSize, f32_unsafe_bd, p->cd[DIR_BD],
+                  p->wd, p->yd, p->xd, DIR_BD);
+    COLLECT_ALGOS(cudnnConvolutionBwdFilterAlgoPerf_t, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
+                  cudnnGetConvolutionBackwardFilterAlgorithm_v7,
+                  cudnnFindConvolutionBackwardFilterAlgorithm,
+                  cudnnGetConvolutionBackwardFilterWorkspaceSize, f32_unsafe_bf, p->cd[DIR_BF],
+                  p->xd, p->yd, p->wd, DIR_BF);
+    for (int i = 0; i < 3; i++) {
+        int rc = dir_select(cu, p, i, err);
         if (rc) return rc;
     }
     if (!p->direct) {
@@ -215,9 +282,8 @@ extern "C" void xm_cuda_conv_plan_free(xm_cuda *cu, void *plan)
     if (p->xd) cudnnDestroyTensorDescriptor(p->xd);
     if (p->yd) cudnnDestroyTensorDescriptor(p->yd);
     if (p->wd) cudnnDestroyFilterDescriptor(p->wd);
-    if (p->cf) cudnnDestroyConvolutionDescriptor(p->cf);
-    if (p->cbd) cudnnDestroyConvolutionDescriptor(p->cbd);
-    if (p->cbf) cudnnDestroyConvolutionDescriptor(p->cbf);
+    for (int i = 0; i < 3; i++)
+        if (p->cd[i]) cudnnDestroyConvolutionDescriptor(p->cd[i]);
     free(p);
 }
 
@@ -312,10 +378,7 @@ extern "C" int xm_cuda_conv_fwd(xm_cuda *cu, void *plan, const xm_tensor *x, con
         return rc;
     const void *wk;
     if ((rc = plan_weights(cu, p, w, &wk, err))) return rc;
-    const float one = 1.f, zero = 0.f;
-    XM_CUDNN(cudnnConvolutionForward(cu->cudnn, &one, p->xd, x->data, p->wd, wk, p->cf, p->afwd,
-                                     cu->ws, p->ws_fwd, &zero, p->yd, y->data));
-    return 0;
+    return conv_run(cu, p, DIR_FWD, x->data, wk, y->data, err);
 }
 
 extern "C" int xm_cuda_conv_bwd_data(xm_cuda *cu, void *plan, const xm_tensor *dy,
@@ -329,10 +392,7 @@ extern "C" int xm_cuda_conv_bwd_data(xm_cuda *cu, void *plan, const xm_tensor *d
         return rc;
     const void *wk;
     if ((rc = plan_weights(cu, p, w, &wk, err))) return rc;
-    const float one = 1.f, zero = 0.f;
-    XM_CUDNN(cudnnConvolutionBackwardData(cu->cudnn, &one, p->wd, wk, p->yd, dy->data, p->cbd,
-                                          p->abd, cu->ws, p->ws_bd, &zero, p->xd, dx->data));
-    return 0;
+    return conv_run(cu, p, DIR_BD, wk, dy->data, dx->data, err);
 }
 
 extern "C" int xm_cuda_conv_bwd_weights(xm_cuda *cu, void *plan, const xm_tensor *x,
@@ -354,9 +414,7 @@ extern "C" int xm_cuda_conv_bwd_weights(xm_cuda *cu, void *plan, const xm_tensor
             return rc;
         out = cu->scratch;
     }
-    const float one = 1.f, zero = 0.f;
-    XM_CUDNN(cudnnConvolutionBackwardFilter(cu->cudnn, &one, p->xd, x->data, p->yd, dy->data,
-                                            p->cbf, p->abf, cu->ws, p->ws_bf, &zero, p->wd, out));
+    if ((rc = conv_run(cu, p, DIR_BF, x->data, dy->data, out, err))) return rc;
     if (!p->direct) {
         int blocks = xm_cuda_blocks(cu, total, 256);
         XM_DT_DISPATCH(p->dt, T, "conv_bwd_weights",
