@@ -34,8 +34,8 @@ typedef struct xm_xms_wopts {
 } xm_xms_wopts;
 
 #define XM_XMS_DEFAULT_LEVEL 3
-#define XM_XMS_DEFAULT_BLOCK ((size_t)128 * 1024)
-#define XM_XMS_DEFAULT_FILTER XM_XMS_FILTER_NONE
+#define XM_XMS_DEFAULT_BLOCK ((size_t)16 * 1024)
+#define XM_XMS_DEFAULT_FILTER XM_XMS_FILTER_UP
 
 typedef struct xm_xms_writer xm_xms_writer;
 

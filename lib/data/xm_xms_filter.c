@@ -54,6 +54,13 @@ void xm_xms_unfilter(int f, uint8_t *px, int h, int w, int c)
                 for (size_t i = 0; i < stride; i++) row[i] = (uint8_t)(row[i] + up[i]);
             continue;
         }
+        if (f == XM_XMS_FILTER_PAETH && up) {
+            /* The hot case spelled out: first pixel predicts from up only. */
+            size_t i = 0;
+            for (; i < (size_t)c && i < stride; i++) row[i] = (uint8_t)(row[i] + up[i]);
+            for (; i < stride; i++) row[i] = (uint8_t)(row[i] + paeth(row[i - c], up[i], up[i - c]));
+            continue;
+        }
         /* Left-to-right: row[i - c] is already reconstructed when used. */
         for (size_t i = 0; i < stride; i++) row[i] = (uint8_t)(row[i] + predict(f, row, up, (int)i, c));
     }

@@ -142,6 +142,7 @@ int xm_xms_open(const char *path, const xm_xms_limits *lim, xm_xms **out, xm_err
     in->file_size = get64(hd + H_FILE_SIZE);
     in->max_block_raw = get32(hd + H_MAX_BLOCK);
     uint64_t index_off = get64(hd + H_INDEX_OFF), index_size = get64(hd + H_INDEX_SIZE);
+    uint64_t index_rsize = get64(hd + H_INDEX_RSIZE);
     uint64_t meta_off = get64(hd + H_META_OFF);
     uint32_t meta_cs = get32(hd + H_META_CSIZE), meta_rs = get32(hd + H_META_RSIZE);
     if (in->file_size != fsize)
@@ -155,22 +156,37 @@ int xm_xms_open(const char *path, const xm_xms_limits *lim, xm_xms **out, xm_err
         BAD("%s: bad block count %u", path, in->n_blocks);
     if (in->max_block_raw > x->lim.max_block_bytes)
         BAD("%s: block size %u over the limit %u", path, in->max_block_raw, x->lim.max_block_bytes);
-    if (index_size != (uint64_t)in->n_blocks * XMS_BLOCK_ENTRY + in->n_records * XMS_RECORD_ENTRY ||
-        index_off > fsize || index_size != fsize - index_off)
+    /* zstd cannot expand more than ~32768x (an RLE block of 128 KiB costs 4
+     * bytes), which bounds what a hostile header can make us allocate. */
+    if (index_rsize != (uint64_t)in->n_blocks * XMS_BLOCK_ENTRY + in->n_records * XMS_RECORD_ENTRY ||
+        index_off > fsize || index_size != fsize - index_off || index_size == 0 ||
+        index_rsize / 32768 > index_size)
         BAD("%s: bad index position or size", path);
     if (meta_off < XM_XMS_HEADER_SIZE || meta_off > index_off || index_off - meta_off != meta_cs)
         BAD("%s: bad metadata position or size", path);
     if (meta_rs > x->lim.max_meta_bytes) BAD("%s: metadata size %u over the limit", path, meta_rs);
 
-    /* Index. */
-    x->index = malloc(index_size ? index_size : 1);
-    if (!x->index) { rc = xm_err_set(err, XM_EFAIL, "%s: index too large for memory", path); goto fail; };
-    if ((e = pread_full(x->fd, x->index, index_size, index_off))) {
+    /* Index: checksum of the compressed bytes, then the zstd frame. */
+    dctx = ZSTD_createDCtx();
+    uint8_t *ic = malloc(index_size);
+    x->index = malloc(index_rsize ? index_rsize : 1);
+    if (!ic || !x->index || !dctx) {
+        free(ic);
+        rc = xm_err_set(err, XM_EFAIL, "%s: index too large for memory", path);
+        goto fail;
+    }
+    if ((e = pread_full(x->fd, ic, index_size, index_off))) {
+        free(ic);
         rc = xm_err_errno(err, XM_EIO, e, "%s", path);
         goto fail;
     }
-    if (xm_xxh64(x->index, index_size, 0) != get64(hd + H_INDEX_HASH))
+    if (xm_xxh64(ic, index_size, 0) != get64(hd + H_INDEX_HASH)) {
+        free(ic);
         BAD("%s: index checksum mismatch", path);
+    }
+    const char *iwhy = unzstd(dctx, x->lim.window_log_max, ic, index_size, x->index, index_rsize);
+    free(ic);
+    if (iwhy) BAD("%s: index: %s", path, iwhy);
     x->blocks = calloc(in->n_blocks ? in->n_blocks : 1, sizeof *x->blocks);
     if (!x->blocks) BAD("%s: out of memory", path);
     uint64_t expect_off = XM_XMS_HEADER_SIZE, expect_first = 0;
@@ -199,8 +215,7 @@ int xm_xms_open(const char *path, const xm_xms_limits *lim, xm_xms **out, xm_err
     /* Metadata. */
     uint8_t *mc = malloc(meta_cs ? meta_cs : 1);
     x->meta = malloc(meta_rs ? meta_rs : 1);
-    dctx = ZSTD_createDCtx();
-    if (!mc || !x->meta || !dctx) {
+    if (!mc || !x->meta) {
         free(mc);
         BAD("%s: metadata too large for memory", path);
     }
@@ -275,6 +290,7 @@ int xm_xms_open(const char *path, const xm_xms_limits *lim, xm_xms **out, xm_err
         BAD("%s: records do not fill the blocks", path);
     in->meta_bytes = meta_cs;
     in->index_bytes = index_size;
+    (void)index_rsize;
     ZSTD_freeDCtx(dctx);
     *out = x;
     return 0;
@@ -369,6 +385,13 @@ static int load_block(const xm_xms *x, xm_xms_cursor *cur, uint32_t b, xm_err *e
     if (why)
         return xm_err_set(err, XM_EDATA, "%s: block %u (offset %llu): %s", x->path, b,
                           (unsigned long long)k->off, why);
+    /* Undo the prediction filter for every record of the block once, in
+     * place, so reads of the cached block are zero-copy. */
+    if (x->info.filter != XM_XMS_FILTER_NONE)
+        for (uint64_t i = k->first; i < k->first + k->nrec; i++) {
+            const uint8_t *e = x->recs + i * XMS_RECORD_ENTRY;
+            xm_xms_unfilter(x->info.filter, cur->raw + get32(e + 4), get16(e + 8), get16(e + 10), e[12]);
+        }
     cur->file_id = x->id;
     cur->block = b;
     return 0;
@@ -384,15 +407,7 @@ int xm_xms_read(const xm_xms *x, xm_xms_cursor *cur, uint64_t i, xm_xms_rec *r, 
     int rc = load_block(x, cur, b, err);
     if (rc) return rc;
     xm_xms_peek(x, i, r);
-    size_t size = (size_t)r->h * (size_t)r->w * (size_t)r->c;
-    if (x->info.filter == XM_XMS_FILTER_NONE) {
-        r->px = cur->raw + off;
-        return 0;
-    }
-    if (ensure(&cur->rec, &cur->reccap, size)) return xm_err_set(err, XM_EFAIL, "out of memory");
-    memcpy(cur->rec, cur->raw + off, size);
-    xm_xms_unfilter(x->info.filter, cur->rec, r->h, r->w, r->c);
-    r->px = cur->rec;
+    r->px = cur->raw + off;
     return 0;
 }
 

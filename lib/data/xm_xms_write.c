@@ -236,7 +236,7 @@ int xm_xms_writer_finish(xm_xms_writer *w, xm_err *err)
     size_t mbound = ZSTD_compressBound(msize);
     uint8_t *mcomp = malloc(mbound);
     size_t isize = w->nblocks * XMS_BLOCK_ENTRY + w->nrecs * XMS_RECORD_ENTRY;
-    uint8_t *index = malloc(isize ? isize : 1);
+    uint8_t *index = malloc(isize ? isize : 1), *icomp = NULL;
     if (!meta || !mcomp || !index) {
         free(meta);
         free(mcomp);
@@ -285,7 +285,20 @@ int xm_xms_writer_finish(xm_xms_writer *w, xm_err *err)
         put32(p + 16, (uint32_t)r->label);
         put32(p + 20, r->name_off);
     }
-    rc = write_at(w, index, isize, index_off, err);
+    /* The index is one more zstd frame: record entries are regular (offsets
+     * step by the record size, shapes repeat), so it shrinks several-fold. */
+    size_t ibound = ZSTD_compressBound(isize);
+    icomp = malloc(ibound);
+    if (!icomp) {
+        rc = xm_err_set(err, XM_EFAIL, "out of memory");
+        goto out;
+    }
+    size_t ics = ZSTD_compress2(w->cctx, icomp, ibound, index, isize);
+    if (ZSTD_isError(ics)) {
+        rc = xm_err_set(err, XM_EFAIL, "%s: zstd: %s", w->name, ZSTD_getErrorName(ics));
+        goto out;
+    }
+    rc = write_at(w, icomp, ics, index_off, err);
     if (rc) goto out;
     uint8_t hd[XM_XMS_HEADER_SIZE];
     memset(hd, 0, sizeof hd);
@@ -302,19 +315,21 @@ int xm_xms_writer_finish(xm_xms_writer *w, xm_err *err)
     }
     hd[H_FILTER] = (uint8_t)w->o.filter;
     put64(hd + H_INDEX_OFF, index_off);
-    put64(hd + H_INDEX_SIZE, isize);
-    put64(hd + H_INDEX_HASH, xm_xxh64(index, isize, 0));
+    put64(hd + H_INDEX_SIZE, ics);
+    put64(hd + H_INDEX_RSIZE, isize);
+    put64(hd + H_INDEX_HASH, xm_xxh64(icomp, ics, 0));
     put64(hd + H_META_OFF, meta_off);
     put32(hd + H_META_CSIZE, (uint32_t)mcs);
     put32(hd + H_META_RSIZE, (uint32_t)msize);
     put64(hd + H_META_HASH, xm_xxh64(mcomp, mcs, 0));
-    put64(hd + H_FILE_SIZE, index_off + isize);
+    put64(hd + H_FILE_SIZE, index_off + ics);
     put32(hd + H_MAX_BLOCK, w->max_block);
     put64(hd + H_HASH, xm_xxh64(hd, H_HASH, 0));
     rc = write_at(w, hd, sizeof hd, 0, err);
-    if (!rc && ftruncate(w->fd, (off_t)(index_off + isize)) != 0)
+    if (!rc && ftruncate(w->fd, (off_t)(index_off + ics)) != 0)
         rc = xm_err_errno(err, XM_EIO, errno, "%s", w->name);
 out:
+    free(icomp);
     free(meta);
     free(mcomp);
     free(index);
