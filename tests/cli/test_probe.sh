@@ -1,0 +1,46 @@
+#!/bin/bash
+# test_probe.sh: xm-probe's command line: help, version, usage errors and
+# missing inputs, each with its exit code and one error line. (The numbers
+# are tested on a crafted model in tests/engine/test_probe_run.c.)
+set -u
+BIN=${XM_BIN:?}
+PROBE="$BIN/xm-probe"
+[ -x "$PROBE" ] || { echo "skipped: no $PROBE"; exit 77; }
+T=$(mktemp -d /tmp/xm_test_probe.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+cd "$T"
+fails=0
+expect() {
+    local want=$1; shift
+    "$@" >out 2>err; local got=$?
+    if [ "$got" != "$want" ]; then
+        echo "FAIL: exit $got, want $want: $*"; sed 's/^/  stderr: /' err; fails=$((fails + 1))
+    fi
+}
+has() { if ! grep -qE -- "$2" "$1"; then echo "FAIL: '$2' not in $1:"; sed 's/^/  /' "$1"; fails=$((fails + 1)); fi; }
+lines() { local n; n=$(wc -l <"$1"); if [ "$n" != "$2" ]; then echo "FAIL: $1 has $n lines, want $2"; cat "$1"; fails=$((fails + 1)); fi; }
+
+expect 0 "$PROBE" --help
+has out '--linear-probe'
+has out '--spectrum'
+expect 0 "$PROBE" --version
+expect 2 "$PROBE" --sise 3
+has err '^xm-probe: error: '
+expect 2 "$PROBE" data.xms
+has err 'no model'
+lines err 1
+expect 2 "$PROBE" -m m.h5
+has err 'no data'
+expect 2 "$PROBE" -m m.h5 d.xms --l2 0.1
+has err 'linear-probe'
+expect 2 "$PROBE" -m m.h5 d.xms --head middle --device cpu
+has err '--head'
+expect 2 "$PROBE" -m m.h5 d.xms --batch 0
+expect 66 "$PROBE" -m missing.h5 d.xms --device cpu
+has err 'missing.h5'
+lines err 1
+echo "garbage" > m.h5
+expect 65 "$PROBE" -m m.h5 d.xms --device cpu
+lines err 1
+[ "$fails" = 0 ] && echo "all passed"
+exit $((fails > 0))
