@@ -5,10 +5,11 @@
 # whole script stays under about 6 minutes. Everything goes under $OUT:
 #   summary.txt           one line per step with its exit status
 #   nvidia-smi.txt, ldd.txt, env.txt
-#   test_cuda_ops.log, test_cuda_net.log   CUDA vs CPU tests
+#   test_cuda_{ops,net,bench}.log          CUDA vs CPU tests, steady-state steps
 #   test_net_ref*_cuda.log                 PyTorch references on CUDA (when
 #                                          those tests read XM_DEVICE)
-#   xm_<mode>_<batch>_<prec>.log          bench_engine, ResNet-50 224 px
+#   xm_<mode>_<batch>_<prec>.log          xm, ResNet-50 224 px (bench_engine,
+#                                         else test_cuda_bench --bench)
 #   torch_gpu.log                         bench/torch_gpu.py (JSON lines)
 #   results-gpu-<card>-<date>.md          the table (also printed last)
 # Env: OUT (default ./device-out), XM_BENCH_ITERS (10), XM_SKIP_TESTS=1,
@@ -63,6 +64,7 @@ export XM_SRC=$root XM_BIN=$B XM_TEST_VERBOSE=1
 if [ "${XM_SKIP_TESTS:-0}" != 1 ]; then
     step test_cuda_ops 90 "$B/test_cuda_ops"
     step test_cuda_net 120 "$B/test_cuda_net"
+    step test_cuda_bench 60 "$B/test_cuda_bench"
     for t in test_net_ref20 test_net_ref18; do
         if [ -x "$B/$t" ] && grep -q XM_DEVICE "$B/$t"; then
             step ${t}_cuda 60 env XM_DEVICE=cuda "$B/$t"
@@ -70,24 +72,27 @@ if [ "${XM_SKIP_TESTS:-0}" != 1 ]; then
     done
 fi
 
-# bench_engine on one configuration: MODE BATCH PREC
+# the xm side of the benchmark on one configuration: MODE BATCH PREC. D's
+# bench_engine when it was built, else the fallback in test_cuda_bench.
 xm_bench() {
-    step "xm_$1_$2_$3" 75 "$B/bench_engine" --device cuda --arch resnet50 --size 224 \
-        --mode "$1" --batch "$2" --precision "$3" --iters "$iters" --warmup 3
+    if [ -x "$B/bench_engine" ]; then
+        step "xm_$1_$2_$3" 75 "$B/bench_engine" --device cuda --arch resnet50 --size 224 \
+            --mode "$1" --batch "$2" --precision "$3" --iters "$iters" --warmup 3
+    else
+        step "xm_$1_$2_$3" 75 "$B/test_cuda_bench" --bench "$1" "$2" "$3" resnet50 224 "$iters" 3
+    fi
 }
 if [ "${XM_SKIP_BENCH:-0}" != 1 ]; then
     if [ -x "$B/bench_engine" ]; then
         "$B/bench_engine" --help >"$OUT/bench_engine_help.txt" 2>&1
     else
-        say "no bench_engine in the bundle: xm side of the benchmark not run"
+        say "no bench_engine in the bundle: xm side from test_cuda_bench --bench"
     fi
     # bf16 (the goal) first: xm, then PyTorch; then f32
     for p in bf16 f32; do
-        if [ -x "$B/bench_engine" ]; then
-            xm_bench train 64 $p
-            xm_bench train 256 $p
-            xm_bench infer 256 $p
-        fi
+        xm_bench train 64 $p
+        xm_bench train 256 $p
+        xm_bench infer 256 $p
         step torch_gpu_$p 100 python3 .xmdev/bench/torch_gpu.py --iters "$iters" --warmup 3 \
             --configs train:64:$p,train:256:$p,infer:256:$p
     done
