@@ -117,6 +117,25 @@ __global__ void bn_normalize_kernel(const T *x, T *y, size_t total, int C, const
     }
 }
 
+/* C % 8 == 0: eight consecutive elements share one row, channels c0..c0+7. */
+template <typename T>
+__global__ void bn_normalize8_kernel(const T *x, T *y, size_t n8, int C, const float *mean,
+                                     const float *scale, const float *beta, int relu)
+{
+    XM_GRID_STRIDE(i, n8)
+    {
+        int c0 = (int)((8 * i) % (size_t)C);
+        float f[8];
+        xm_ld8(x + 8 * i, f);
+#pragma unroll
+        for (int k = 0; k < 8; k++) {
+            float v = (f[k] - mean[c0 + k]) * scale[c0 + k] + beta[c0 + k];
+            f[k] = relu && v < 0.f ? 0.f : v;
+        }
+        xm_st8(y + 8 * i, f);
+    }
+}
+
 static int check_xy(xm_cuda *cu, const xm_tensor *x, const xm_tensor *y, const char *op,
                     const char *yname, xm_err *err)
 {
@@ -134,8 +153,12 @@ static int bn_normalize(xm_cuda *cu, const xm_tensor *x, xm_tensor *y, const flo
                         const float *scale, const float *beta, int relu, xm_err *err)
 {
     size_t total = xm_tensor_count(x);
-    bn_normalize_kernel<T><<<xm_cuda_blocks(cu, total, 256), 256, 0, cu->stream>>>(
-        (const T *)x->data, (T *)y->data, total, x->c, mean, scale, beta, relu);
+    if (xm_vec8_ok(x->c, sizeof(T), x->data, y->data, NULL, NULL))
+        bn_normalize8_kernel<T><<<xm_cuda_blocks(cu, total / 8, 256), 256, 0, cu->stream>>>(
+            (const T *)x->data, (T *)y->data, total / 8, x->c, mean, scale, beta, relu);
+    else
+        bn_normalize_kernel<T><<<xm_cuda_blocks(cu, total, 256), 256, 0, cu->stream>>>(
+            (const T *)x->data, (T *)y->data, total, x->c, mean, scale, beta, relu);
     XM_CU_LAUNCHED();
     return 0;
 }
@@ -239,6 +262,33 @@ __global__ void bn_bwd_dx_kernel(const T *x, const T *y, const T *dy, T *dx, siz
     }
 }
 
+template <typename T>
+__global__ void bn_bwd_dx8_kernel(const T *x, const T *y, const T *dy, T *dx, size_t n8, int C,
+                                  const float *mean, const float *invstd, const float *k,
+                                  const float *a, const float *b)
+{
+    XM_GRID_STRIDE(i, n8)
+    {
+        int c0 = (int)((8 * i) % (size_t)C);
+        float fx[8], fg[8], fy[8];
+        xm_ld8(x + 8 * i, fx);
+        xm_ld8(dy + 8 * i, fg);
+        if (y) {
+            xm_ld8(y + 8 * i, fy);
+#pragma unroll
+            for (int j = 0; j < 8; j++)
+                if (!(fy[j] > 0.f)) fg[j] = 0.f;
+        }
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+            int c = c0 + j;
+            float xh = (fx[j] - mean[c]) * invstd[c];
+            fx[j] = k[c] * (fg[j] - a[c] - xh * b[c]);
+        }
+        xm_st8(dx + 8 * i, fx);
+    }
+}
+
 extern "C" int xm_cuda_bn_bwd(xm_cuda *cu, const xm_tensor *x, const xm_tensor *y,
                               const xm_tensor *dy, const float *gamma, const float *save_mean,
                               const float *save_invstd, xm_tensor *dx, float *dgamma,
@@ -268,11 +318,19 @@ extern "C" int xm_cuda_bn_bwd(xm_cuda *cu, const xm_tensor *x, const xm_tensor *
         d0, d1, M, C, gamma, save_invstd, dgamma, dbeta, f0, f1, f2);
     XM_CU_LAUNCHED();
     size_t total = xm_tensor_count(x);
-    int blocks = xm_cuda_blocks(cu, total, 256);
-    XM_DT_DISPATCH(cu->act, T, "bn_bwd",
-                   (bn_bwd_dx_kernel<T><<<blocks, 256, 0, cu->stream>>>(
-                       (const T *)x->data, (const T *)yp, (const T *)dy->data, (T *)dx->data,
-                       total, C, save_mean, save_invstd, f0, f1, f2)));
+    if (xm_vec8_ok(C, xm_cuda_dt_size(cu->act), x->data, yp, dy->data, dx->data)) {
+        int blocks = xm_cuda_blocks(cu, total / 8, 256);
+        XM_DT_DISPATCH(cu->act, T, "bn_bwd",
+                       (bn_bwd_dx8_kernel<T><<<blocks, 256, 0, cu->stream>>>(
+                           (const T *)x->data, (const T *)yp, (const T *)dy->data,
+                           (T *)dx->data, total / 8, C, save_mean, save_invstd, f0, f1, f2)));
+    } else {
+        int blocks = xm_cuda_blocks(cu, total, 256);
+        XM_DT_DISPATCH(cu->act, T, "bn_bwd",
+                       (bn_bwd_dx_kernel<T><<<blocks, 256, 0, cu->stream>>>(
+                           (const T *)x->data, (const T *)yp, (const T *)dy->data,
+                           (T *)dx->data, total, C, save_mean, save_invstd, f0, f1, f2)));
+    }
     XM_CU_LAUNCHED();
     return 0;
 }

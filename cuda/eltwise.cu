@@ -46,6 +46,23 @@ __global__ void add_kernel(const T *a, const T *b, T *y, size_t n, int relu)
     }
 }
 
+template <typename T>
+__global__ void add8_kernel(const T *a, const T *b, T *y, size_t n8, int relu)
+{
+    XM_GRID_STRIDE(i, n8)
+    {
+        float fa[8], fb[8];
+        xm_ld8(a + 8 * i, fa);
+        xm_ld8(b + 8 * i, fb);
+#pragma unroll
+        for (int k = 0; k < 8; k++) {
+            fa[k] += fb[k];
+            if (relu && fa[k] < 0.f) fa[k] = 0.f;
+        }
+        xm_st8(y + 8 * i, fa);
+    }
+}
+
 extern "C" int xm_cuda_add(xm_cuda *cu, const xm_tensor *a, const xm_tensor *b, int relu,
                            xm_tensor *y, xm_err *err)
 {
@@ -56,11 +73,18 @@ extern "C" int xm_cuda_add(xm_cuda *cu, const xm_tensor *a, const xm_tensor *b, 
         return rc;
     if (!same_shape(a, b) || !same_shape(a, y))
         return xm_err_set(err, XM_EUSAGE, "add: shapes differ");
-    size_t n = xm_tensor_count(y);
-    int blocks = xm_cuda_blocks(cu, n, 256);
-    XM_DT_DISPATCH(cu->act, T, "add",
-                   (add_kernel<T><<<blocks, 256, 0, cu->stream>>>(
-                       (const T *)a->data, (const T *)b->data, (T *)y->data, n, relu)));
+    size_t n = xm_tensor_count(y), es = xm_cuda_dt_size(cu->act);
+    if (xm_vec8_ok(n, es, a->data, b->data, y->data, NULL)) {
+        int blocks = xm_cuda_blocks(cu, n / 8, 256);
+        XM_DT_DISPATCH(cu->act, T, "add",
+                       (add8_kernel<T><<<blocks, 256, 0, cu->stream>>>(
+                           (const T *)a->data, (const T *)b->data, (T *)y->data, n / 8, relu)));
+    } else {
+        int blocks = xm_cuda_blocks(cu, n, 256);
+        XM_DT_DISPATCH(cu->act, T, "add",
+                       (add_kernel<T><<<blocks, 256, 0, cu->stream>>>(
+                           (const T *)a->data, (const T *)b->data, (T *)y->data, n, relu)));
+    }
     XM_CU_LAUNCHED();
     return 0;
 }
@@ -75,6 +99,21 @@ __global__ void relu_bwd_kernel(const T *y, const T *dy, T *dx, size_t n)
     }
 }
 
+template <typename T>
+__global__ void relu_bwd8_kernel(const T *y, const T *dy, T *dx, size_t n8)
+{
+    XM_GRID_STRIDE(i, n8)
+    {
+        float fy[8], fg[8];
+        xm_ld8(y + 8 * i, fy);
+        xm_ld8(dy + 8 * i, fg);
+#pragma unroll
+        for (int k = 0; k < 8; k++)
+            if (!(fy[k] > 0.f)) fg[k] = 0.f;
+        xm_st8(dx + 8 * i, fg);
+    }
+}
+
 extern "C" int xm_cuda_relu_bwd(xm_cuda *cu, const xm_tensor *y, const xm_tensor *dy,
                                 xm_tensor *dx, xm_err *err)
 {
@@ -85,11 +124,18 @@ extern "C" int xm_cuda_relu_bwd(xm_cuda *cu, const xm_tensor *y, const xm_tensor
         return rc;
     if (!same_shape(y, dy) || !same_shape(y, dx))
         return xm_err_set(err, XM_EUSAGE, "relu_bwd: shapes differ");
-    size_t n = xm_tensor_count(y);
-    int blocks = xm_cuda_blocks(cu, n, 256);
-    XM_DT_DISPATCH(cu->act, T, "relu_bwd",
-                   (relu_bwd_kernel<T><<<blocks, 256, 0, cu->stream>>>(
-                       (const T *)y->data, (const T *)dy->data, (T *)dx->data, n)));
+    size_t n = xm_tensor_count(y), es = xm_cuda_dt_size(cu->act);
+    if (xm_vec8_ok(n, es, y->data, dy->data, dx->data, NULL)) {
+        int blocks = xm_cuda_blocks(cu, n / 8, 256);
+        XM_DT_DISPATCH(cu->act, T, "relu_bwd",
+                       (relu_bwd8_kernel<T><<<blocks, 256, 0, cu->stream>>>(
+                           (const T *)y->data, (const T *)dy->data, (T *)dx->data, n / 8)));
+    } else {
+        int blocks = xm_cuda_blocks(cu, n, 256);
+        XM_DT_DISPATCH(cu->act, T, "relu_bwd",
+                       (relu_bwd_kernel<T><<<blocks, 256, 0, cu->stream>>>(
+                           (const T *)y->data, (const T *)dy->data, (T *)dx->data, n)));
+    }
     XM_CU_LAUNCHED();
     return 0;
 }

@@ -15,6 +15,37 @@ __device__ __forceinline__ void xm_st(float *p, float v) { *p = v; }
 __device__ __forceinline__ void xm_st(__nv_bfloat16 *p, float v) { *p = __float2bfloat16_rn(v); }
 __device__ __forceinline__ void xm_st(__half *p, float v) { *p = __float2half_rn(v); }
 
+/* Eight consecutive elements moved with 16-byte accesses (two for float):
+ * the vectorised paths of the elementwise kernels. Host side: use them only
+ * when xm_vec8_ok() (element count or channel count a multiple of 8 and
+ * every pointer aligned to 8 elements). */
+template <typename T>
+struct alignas(8 * sizeof(T)) xm_v8 {
+    T v[8];
+};
+template <typename T>
+__device__ __forceinline__ void xm_ld8(const T *p, float f[8])
+{
+    xm_v8<T> r = *(const xm_v8<T> *)p;
+#pragma unroll
+    for (int k = 0; k < 8; k++) f[k] = xm_tof(r.v[k]);
+}
+template <typename T>
+__device__ __forceinline__ void xm_st8(T *p, const float f[8])
+{
+    xm_v8<T> r;
+#pragma unroll
+    for (int k = 0; k < 8; k++) xm_st(&r.v[k], f[k]);
+    *(xm_v8<T> *)p = r;
+}
+static inline int xm_vec8_ok(size_t count, size_t elem, const void *a, const void *b,
+                             const void *c, const void *d)
+{
+    uintptr_t m = (uintptr_t)(8 * elem) - 1;
+    return count % 8 == 0 && !((uintptr_t)a & m) && !((uintptr_t)b & m) && !((uintptr_t)c & m) &&
+           !((uintptr_t)d & m);
+}
+
 /* Run STMT with T the C type of activation dtype DT (F32, BF16, F16); other
  * dtypes fill *err and return from the enclosing function. */
 #define XM_DT_DISPATCH(DT, T, OP, STMT)                                         \

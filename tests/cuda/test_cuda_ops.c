@@ -185,10 +185,10 @@ static void test_bn(int n, int h, int w, int c, int relu)
 
 /* ---- elementwise, pooling ---- */
 
-static void test_eltwise(void)
+/* n*h*w*c a multiple of 8 takes the vectorised paths, else the scalar ones */
+static void test_eltwise(int n, int h, int w, int c)
 {
-    snprintf(tag, sizeof tag, "[%s] eltwise", prec_tag());
-    int n = 3, h = 5, w = 7, c = 19;
+    snprintf(tag, sizeof tag, "[%s] eltwise %dx%dx%dx%d", prec_tag(), n, h, w, c);
     tc_pair a = act_input(n, h, w, c, 21, 1.f), b = act_input(n, h, w, c, 22, 1.f);
     tc_pair y = tc_pair_new(cpu, gpu, n, h, w, c, act);
     for (int relu = 0; relu <= 1; relu++) {
@@ -460,7 +460,10 @@ static void run_all(xm_precision prec)
     test_bn(4, 5, 5, 8, 1);
     test_bn(2, 3, 3, 40, 1);
     test_bn(8, 16, 16, 64, 0);
-    test_eltwise();
+    test_bn(2, 5, 5, 12, 1); /* C not a multiple of 8: scalar paths */
+    test_bn(3, 4, 5, 3, 0);
+    test_eltwise(3, 5, 7, 19);
+    test_eltwise(2, 4, 4, 16);
     test_maxpool(2, 9, 9, 4, 3, 2, 1);
     test_maxpool(2, 8, 8, 3, 2, 2, 0);
     test_maxpool(1, 7, 7, 5, 3, 1, 1);
