@@ -6,6 +6,6 @@
 
 int main(void)
 {
-    ref_run_case("refs/resnet20_ref.h5", 2);
+    ref_run_case("refs/resnet20_ref.h5", 1);
     return xm_test_finish();
 }
