@@ -16,7 +16,10 @@
  * [0, n_backbone) is the backbone and [n_backbone, n_w) the heads. The
  * gradient slab `g` and momentum slab `mom` have the same layout. Batch-norm
  * running means and variances live in a separate F32 slab `buf`;
- * num_batches_tracked is one int64 per batch norm, on the host.
+ * num_batches_tracked is one int64 per batch norm, on the host. Code that
+ * writes the w slab itself (an optimizer over ranges, a checkpoint load)
+ * must call be->ops->params_changed(be) afterwards, as xm_net_set_weights
+ * and xm_net_sgd_step do.
  *
  * Use: xm_net_new, xm_net_init (or xm_model_load), then per batch
  * xm_net_forward on an input tensor filled by be->ops->input_mix, and for
