@@ -145,6 +145,7 @@ static void cuda_destroy(xm_backend *be)
         if (cu->items_host) cudaFreeHost(cu->items_host);
         if (cu->loss_host) cudaFreeHost(cu->loss_host);
         if (cu->items_ev) cudaEventDestroy(cu->items_ev);
+        free(cu->algo_cache);
         if (cu->cudnn) cudnnDestroy(cu->cudnn);
         if (cu->cublas) cublasDestroy(cu->cublas);
         if (cu->stream) cudaStreamDestroy(cu->stream);

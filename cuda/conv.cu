@@ -18,6 +18,7 @@
 #include "xm_cuda_dev.cuh"
 
 #include <stdlib.h>
+#include <string.h>
 
 /* The usable algorithms of one direction, best first; `cur` is in use. If
  * cuDNN refuses it at run time (not supported / bad parameter), the next is
@@ -149,6 +150,49 @@ static int f32_unsafe_bf(cudnnConvolutionBwdFilterAlgo_t a)
                               xm_cuda_dt_name(p->dt));                                      \
     } while (0)
 
+/* The backend's algorithm cache: plans of the same shape and dtype (a
+ * network has many) reuse the first choice instead of asking cuDNN again. */
+typedef struct algo_entry {
+    int key[11];
+    conv_dir dir[3];
+} algo_entry;
+
+static void algo_key(const conv_plan *p, int key[11])
+{
+    const xm_conv_desc *d = &p->d;
+    int k[11] = {d->n, d->h, d->w, d->c_in, d->c_out, d->kh, d->kw, d->stride_h, d->stride_w,
+                 d->pad_h * 65536 + d->pad_w, (int)p->dt};
+    memcpy(key, k, sizeof k);
+}
+
+static int algo_lookup(xm_cuda *cu, conv_plan *p)
+{
+    int key[11];
+    algo_key(p, key);
+    algo_entry *e = (algo_entry *)cu->algo_cache;
+    for (int i = 0; i < cu->algo_cache_n; i++)
+        if (!memcmp(e[i].key, key, sizeof key)) {
+            memcpy(p->dir, e[i].dir, sizeof p->dir);
+            for (int j = 0; j < 3; j++) p->dir[j].cur = 0;
+            return 1;
+        }
+    return 0;
+}
+
+static void algo_store(xm_cuda *cu, const conv_plan *p)
+{
+    if (cu->algo_cache_n == cu->algo_cache_cap) {
+        int cap = cu->algo_cache_cap ? 2 * cu->algo_cache_cap : 32;
+        void *q = realloc(cu->algo_cache, (size_t)cap * sizeof(algo_entry));
+        if (!q) return; /* only a cache */
+        cu->algo_cache = q;
+        cu->algo_cache_cap = cap;
+    }
+    algo_entry *e = (algo_entry *)cu->algo_cache + cu->algo_cache_n++;
+    algo_key(p, e->key);
+    memcpy(e->dir, p->dir, sizeof e->dir);
+}
+
 /* Put the current algorithm of a direction in force: math type, workspace. */
 static int dir_select(xm_cuda *cu, conv_plan *p, int dir, xm_err *err)
 {
@@ -236,20 +280,23 @@ static int plan_init(xm_cuda *cu, conv_plan *p, xm_err *err)
     if (on != d->n || oc != d->c_out || oh != d->oh || ow != d->ow)
         return xm_err_set(err, XM_EFAIL, "conv_plan: cuDNN output %dx%d differs from %dx%d", oh,
                           ow, d->oh, d->ow);
-    COLLECT_ALGOS(cudnnConvolutionFwdAlgoPerf_t, CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
-                  cudnnGetConvolutionForwardAlgorithm_v7, cudnnFindConvolutionForwardAlgorithm,
-                  cudnnGetConvolutionForwardWorkspaceSize, f32_unsafe_fwd, p->cd[DIR_FWD], p->xd,
-                  p->wd, p->yd, DIR_FWD);
-    COLLECT_ALGOS(cudnnConvolutionBwdDataAlgoPerf_t, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
-                  cudnnGetConvolutionBackwardDataAlgorithm_v7,
-                  cudnnFindConvolutionBackwardDataAlgorithm,
-                  cudnnGetConvolutionBackwardDataWorkspaceSize, f32_unsafe_bd, p->cd[DIR_BD],
-                  p->wd, p->yd, p->xd, DIR_BD);
-    COLLECT_ALGOS(cudnnConvolutionBwdFilterAlgoPerf_t, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
-                  cudnnGetConvolutionBackwardFilterAlgorithm_v7,
-                  cudnnFindConvolutionBackwardFilterAlgorithm,
-                  cudnnGetConvolutionBackwardFilterWorkspaceSize, f32_unsafe_bf, p->cd[DIR_BF],
-                  p->xd, p->yd, p->wd, DIR_BF);
+    if (!algo_lookup(cu, p)) {
+        COLLECT_ALGOS(cudnnConvolutionFwdAlgoPerf_t, CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
+                      cudnnGetConvolutionForwardAlgorithm_v7, cudnnFindConvolutionForwardAlgorithm,
+                      cudnnGetConvolutionForwardWorkspaceSize, f32_unsafe_fwd, p->cd[DIR_FWD], p->xd,
+                      p->wd, p->yd, DIR_FWD);
+        COLLECT_ALGOS(cudnnConvolutionBwdDataAlgoPerf_t, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
+                      cudnnGetConvolutionBackwardDataAlgorithm_v7,
+                      cudnnFindConvolutionBackwardDataAlgorithm,
+                      cudnnGetConvolutionBackwardDataWorkspaceSize, f32_unsafe_bd, p->cd[DIR_BD],
+                      p->wd, p->yd, p->xd, DIR_BD);
+        COLLECT_ALGOS(cudnnConvolutionBwdFilterAlgoPerf_t, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
+                      cudnnGetConvolutionBackwardFilterAlgorithm_v7,
+                      cudnnFindConvolutionBackwardFilterAlgorithm,
+                      cudnnGetConvolutionBackwardFilterWorkspaceSize, f32_unsafe_bf, p->cd[DIR_BF],
+                      p->xd, p->yd, p->wd, DIR_BF);
+        algo_store(cu, p);
+    }
     for (int i = 0; i < 3; i++) {
         int rc = dir_select(cu, p, i, err);
         if (rc) return rc;

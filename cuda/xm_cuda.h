@@ -44,6 +44,8 @@ typedef struct xm_cuda {
     size_t loss_dev_rows;
     double *loss_host;       /* pinned, one double */
     uint64_t param_gen;      /* bumped whenever the parameter slab may change */
+    void *algo_cache;        /* conv.cu: algorithms chosen per shape and dtype */
+    int algo_cache_n, algo_cache_cap;
 } xm_cuda;
 
 /* Plans start with their kind so plan_free can dispatch. */
