@@ -77,7 +77,8 @@ fi
 xm_bench() {
     if [ -x "$B/bench_engine" ]; then
         step "xm_$1_$2_$3" 75 "$B/bench_engine" --device cuda --arch resnet50 --size 224 \
-            --mode "$1" --batch "$2" --precision "$3" --iters "$iters" --warmup 3
+            --classes 1000 --mode "$1" --batch "$2" --precision "$3" --steps "$iters" \
+            --warmup 3 --json
     else
         step "xm_$1_$2_$3" 75 "$B/test_cuda_bench" --bench "$1" "$2" "$3" resnet50 224 "$iters" 3
     fi
