@@ -74,13 +74,19 @@ fi
 
 # the xm side of the benchmark on one configuration: MODE BATCH PREC. D's
 # bench_engine when it was built, else the fallback in test_cuda_bench.
+# xm_bench MODE BATCH PREC [SUFFIX [VAR=VALUE...]]: the log is
+# xm_MODE_BATCH_PRECSUFFIX.log; the VAR=VALUE pairs go to the environment.
 xm_bench() {
+    local mode=$1 batch=$2 prec=$3 suffix=${4:-}
+    shift 3
+    [ $# -gt 0 ] && shift
     if [ -x "$B/bench_engine" ]; then
-        step "xm_$1_$2_$3" 75 "$B/bench_engine" --device cuda --arch resnet50 --size 224 \
-            --classes 1000 --mode "$1" --batch "$2" --precision "$3" --steps "$iters" \
-            --warmup 3 --json
+        step "xm_${mode}_${batch}_${prec}${suffix}" 75 env "$@" "$B/bench_engine" --device cuda \
+            --arch resnet50 --size 224 --classes 1000 --mode "$mode" --batch "$batch" \
+            --precision "$prec" --steps "$iters" --warmup 3 --json
     else
-        step "xm_$1_$2_$3" 75 "$B/test_cuda_bench" --bench "$1" "$2" "$3" resnet50 224 "$iters" 3
+        step "xm_${mode}_${batch}_${prec}${suffix}" 75 env "$@" "$B/test_cuda_bench" --bench \
+            "$mode" "$batch" "$prec" resnet50 224 "$iters" 3
     fi
 }
 if [ "${XM_SKIP_BENCH:-0}" != 1 ]; then
@@ -98,6 +104,8 @@ if [ "${XM_SKIP_BENCH:-0}" != 1 ]; then
             --configs train:64:$p,train:256:$p,infer:256:$p
     done
     cat "$OUT"/torch_gpu_*.log >"$OUT/torch_gpu.log" 2>/dev/null
+    # if time is left: cuDNN algorithms measured (cudnnFind) instead of heuristics
+    xm_bench train 256 bf16 _find XM_CUDNN_FIND=1
 fi
 
 res="$OUT/results-gpu-$cardtag-$date.md"
