@@ -139,6 +139,7 @@ int xm_pack_run(const xm_pack_src *s, const xm_pack_opts *o, xm_xms_out *out, co
     for (int t = 0; !rc && t < nt; t++)
         if (!(j.dec[t] = xm_decoder_new(err))) rc = err && err->code ? err->code : XM_EFAIL;
     st->bytes_in = s->idx_bytes_in;
+    if (!rc) xm_xms_out_set_pool(out, pool); /* blocks compress on the pool too */
     for (int64_t base = 0; !rc && base < s->n; base += chunk) {
         int64_t n = s->n - base < chunk ? s->n - base : chunk;
         j.base = base;
@@ -171,12 +172,15 @@ int xm_pack_run(const xm_pack_src *s, const xm_pack_opts *o, xm_xms_out *out, co
             }
             xm_image_release(&sl->im);
         }
+        if (!rc) rc = xm_xms_out_sync(out, err);
         if (cb && cb->progress) cb->progress(cb->ctx, base + n, s->n);
     }
     if (j.dec)
         for (int t = 0; t < nt; t++) xm_decoder_free(j.dec[t]);
     free(j.dec);
     free(j.slots);
+    if (!rc) rc = xm_xms_out_sync(out, err);
+    xm_xms_out_set_pool(out, NULL); /* the pool dies here; commit finishes serially */
     xm_pool_free(pool);
     st->seconds = xm_now() - t0;
     return rc;

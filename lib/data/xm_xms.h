@@ -50,6 +50,13 @@ int xm_xms_writer_set_classes(xm_xms_writer *w, const char *const *names, int n,
 int xm_xms_writer_add(xm_xms_writer *w, const uint8_t *px, int h, int wd, int c, int32_t label,
                       const char *src, xm_err *err);
 int64_t xm_xms_writer_count(const xm_xms_writer *w);
+/* Parallel compression: closed blocks are queued and compressed on `pool`
+ * (one zstd context per worker) at the next xm_xms_writer_sync or finish.
+ * The file is byte-identical to a serial write. The pool must outlive the
+ * writer's last sync. */
+struct xm_pool;
+int xm_xms_writer_set_pool(xm_xms_writer *w, struct xm_pool *pool, xm_err *err);
+int xm_xms_writer_sync(xm_xms_writer *w, xm_err *err);
 /* Bytes written so far (compressed blocks). */
 uint64_t xm_xms_writer_bytes(const xm_xms_writer *w);
 /* Write metadata, index and header. The caller then fsyncs/renames. */

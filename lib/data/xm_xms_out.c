@@ -21,6 +21,7 @@ struct xm_xms_out {
     int nfiles, cap;
     xm_xms_writer *w; /* writer of the last shard, NULL if none open */
     int committed;
+    struct xm_pool *pool;
     uint64_t bytes;
 };
 
@@ -134,6 +135,7 @@ static int open_shard(xm_xms_out *s, xm_err *err)
     s->nfiles++;
     s->w = xm_xms_writer_new(a->fd, path, &s->o, err);
     if (!s->w) return err && err->code ? err->code : XM_EFAIL;
+    if (s->pool && (rc = xm_xms_writer_set_pool(s->w, s->pool, err))) return rc;
     return xm_xms_writer_set_classes(s->w, (const char *const *)s->classes, s->nclasses, err);
 }
 
@@ -174,6 +176,14 @@ void xm_xms_out_free(xm_xms_out *s)
     free(s->pattern);
     free(s);
 }
+
+int xm_xms_out_set_pool(xm_xms_out *s, struct xm_pool *pool)
+{
+    s->pool = pool; /* used by shards opened from now on, and the open one */
+    return s->w ? xm_xms_writer_set_pool(s->w, pool, NULL) : 0;
+}
+
+int xm_xms_out_sync(xm_xms_out *s, xm_err *err) { return s->w && s->pool ? xm_xms_writer_sync(s->w, err) : 0; }
 
 int xm_xms_out_nfiles(const xm_xms_out *s) { return s->nfiles; }
 const char *xm_xms_out_path(const xm_xms_out *s, int k) { return s->files[k].path; }

@@ -19,6 +19,10 @@ int xm_xms_out_open(const char *pattern, int64_t shard_size, int flags, const xm
 int xm_xms_out_set_classes(xm_xms_out *s, const char *const *names, int n, xm_err *err);
 int xm_xms_out_add(xm_xms_out *s, const uint8_t *px, int h, int w, int c, int32_t label,
                    const char *src, xm_err *err);
+/* Compress on a thread pool (see xm_xms_writer_set_pool); sync writes the
+ * queued blocks of the open shard. */
+int xm_xms_out_set_pool(xm_xms_out *s, struct xm_pool *pool);
+int xm_xms_out_sync(xm_xms_out *s, xm_err *err);
 /* Finish and publish every shard. Returns 0 or the first error (then nothing
  * is published). */
 int xm_xms_out_commit(xm_xms_out *s, xm_err *err);

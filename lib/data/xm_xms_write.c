@@ -10,6 +10,7 @@
 #include <zstd.h>
 
 #include "xm_hash.h"
+#include "xm_pool.h"
 #include "xm_xms.h"
 #include "xm_xms_impl.h"
 
@@ -33,6 +34,8 @@ struct xm_xms_writer {
     ZSTD_CCtx *cctx;
     uint8_t *raw, *comp;      /* current block, compression buffer */
     size_t nraw, rawcap, compcap;
+    uint8_t *scratch;         /* filtered block (serial mode) */
+    size_t scratchcap;
     uint32_t blk_nrec;
     uint64_t off;             /* next write offset */
     blk *blocks;
@@ -46,6 +49,14 @@ struct xm_xms_writer {
     int h, w, c, mixed;       /* shape of the first record; mixed if any differs */
     uint64_t raw_bytes;
     uint32_t max_block;
+    /* Parallel mode (xm_xms_writer_set_pool): closed blocks wait here, raw,
+     * and xm_xms_writer_sync filters and compresses them on the pool, one
+     * zstd context per worker, then writes them in order. */
+    xm_pool *pool;
+    struct wctx { ZSTD_CCtx *cc; uint8_t *scratch; size_t scap; } *wc;
+    int nwc;
+    struct pend { uint32_t block; uint8_t *raw, *comp; size_t csize; const char *why; } *pend;
+    size_t npend, pendcap;
 };
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
@@ -107,8 +118,19 @@ void xm_xms_writer_free(xm_xms_writer *w)
 {
     if (!w) return;
     ZSTD_freeCCtx(w->cctx);
+    for (int i = 0; i < w->nwc; i++) {
+        ZSTD_freeCCtx(w->wc[i].cc);
+        free(w->wc[i].scratch);
+    }
+    free(w->wc);
+    for (size_t i = 0; i < w->npend; i++) {
+        free(w->pend[i].raw);
+        free(w->pend[i].comp);
+    }
+    free(w->pend);
     free(w->raw);
     free(w->comp);
+    free(w->scratch);
     free(w->blocks);
     free(w->recs);
     free(w->names);
@@ -142,32 +164,126 @@ int xm_xms_writer_set_classes(xm_xms_writer *w, const char *const *names, int n,
     return 0;
 }
 
+/* Filter the records of block b (raw pixels) into *scratch if a filter is
+ * set, and compress. Returns the compressed size or a zstd error code. */
+static size_t compress_block(const xm_xms_writer *w, ZSTD_CCtx *cc, uint8_t **scratch, size_t *scap,
+                             uint32_t b, const uint8_t *raw, uint8_t *comp, size_t ccap)
+{
+    const blk *k = &w->blocks[b];
+    const uint8_t *src = raw;
+    if (w->o.filter) {
+        if (grow((void **)scratch, scap, k->rsize, 1)) return (size_t)-1;
+        for (uint64_t i = k->first; i < k->first + k->nrec; i++) {
+            const rec *r = &w->recs[i];
+            xm_xms_filter(w->o.filter, raw + r->off, *scratch + r->off, r->h, r->w, r->c);
+        }
+        src = *scratch;
+    }
+    return ZSTD_compress2(cc, comp, ccap, src, k->rsize);
+}
+
+static int write_block(xm_xms_writer *w, uint32_t b, const uint8_t *comp, size_t cs, xm_err *err)
+{
+    int rc = write_at(w, comp, cs, w->off, err);
+    if (rc) return rc;
+    blk *k = &w->blocks[b];
+    k->off = w->off;
+    k->csize = (uint32_t)cs;
+    k->chash = (uint32_t)xm_xxh64(comp, cs, 0);
+    w->off += cs;
+    return 0;
+}
+
+/* Close the current block: record it, then compress it now or queue it. */
 static int flush_block(xm_xms_writer *w, xm_err *err)
 {
     if (w->blk_nrec == 0) return 0;
-    size_t bound = ZSTD_compressBound(w->nraw);
-    if (grow((void **)&w->comp, &w->compcap, bound, 1))
-        return xm_err_set(err, XM_EFAIL, "out of memory");
-    size_t cs = ZSTD_compress2(w->cctx, w->comp, w->compcap, w->raw, w->nraw);
-    if (ZSTD_isError(cs))
-        return xm_err_set(err, XM_EFAIL, "%s: zstd: %s", w->name, ZSTD_getErrorName(cs));
     if (grow((void **)&w->blocks, &w->blkcap, w->nblocks + 1, sizeof *w->blocks))
         return xm_err_set(err, XM_EFAIL, "out of memory");
     if (w->nblocks >= UINT32_MAX - 1) return xm_err_set(err, XM_EDATA, "%s: too many blocks", w->name);
-    int rc = write_at(w, w->comp, cs, w->off, err);
-    if (rc) return rc;
-    blk *b = &w->blocks[w->nblocks++];
-    b->off = w->off;
-    b->csize = (uint32_t)cs;
-    b->rsize = (uint32_t)w->nraw;
-    b->nrec = w->blk_nrec;
-    b->first = w->nrecs - w->blk_nrec;
-    b->chash = (uint32_t)xm_xxh64(w->comp, cs, 0);
-    if (b->rsize > w->max_block) w->max_block = b->rsize;
-    w->off += cs;
-    w->nraw = 0;
+    uint32_t b = (uint32_t)w->nblocks++;
+    blk *k = &w->blocks[b];
+    memset(k, 0, sizeof *k);
+    k->rsize = (uint32_t)w->nraw;
+    k->nrec = w->blk_nrec;
+    k->first = w->nrecs - w->blk_nrec;
+    if (k->rsize > w->max_block) w->max_block = k->rsize;
     w->blk_nrec = 0;
+    if (w->pool) {
+        if (grow((void **)&w->pend, &w->pendcap, w->npend + 1, sizeof *w->pend))
+            return xm_err_set(err, XM_EFAIL, "out of memory");
+        w->pend[w->npend++] = (struct pend){.block = b, .raw = w->raw};
+        w->raw = NULL; /* handed over; the next block allocates its own */
+        w->rawcap = 0;
+        w->nraw = 0;
+        return 0;
+    }
+    size_t bound = ZSTD_compressBound(k->rsize);
+    if (grow((void **)&w->comp, &w->compcap, bound, 1)) return xm_err_set(err, XM_EFAIL, "out of memory");
+    size_t cs = compress_block(w, w->cctx, &w->scratch, &w->scratchcap, b, w->raw, w->comp, w->compcap);
+    w->nraw = 0;
+    if (ZSTD_isError(cs)) return xm_err_set(err, XM_EFAIL, "%s: zstd: %s", w->name, ZSTD_getErrorName(cs));
+    return write_block(w, b, w->comp, cs, err);
+}
+
+static ZSTD_CCtx *new_cctx(int level)
+{
+    ZSTD_CCtx *c = ZSTD_createCCtx();
+    if (!c) return NULL;
+    ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, level);
+    ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1);
+    ZSTD_CCtx_setParameter(c, ZSTD_c_contentSizeFlag, 1);
+    return c;
+}
+
+int xm_xms_writer_set_pool(xm_xms_writer *w, xm_pool *pool, xm_err *err)
+{
+    if (!pool || w->wc) { /* detach (queue must be synced), or re-attach */
+        if (!pool && w->npend) return xm_err_set(err, XM_EFAIL, "%s: blocks still queued", w->name);
+        if (pool && xm_pool_threads(pool) > w->nwc) return xm_err_set(err, XM_EFAIL, "pool grew");
+        w->pool = pool;
+        return 0;
+    }
+    int n = xm_pool_threads(pool);
+    w->wc = calloc((size_t)n, sizeof *w->wc);
+    if (!w->wc) return xm_err_set(err, XM_EFAIL, "out of memory");
+    w->nwc = n;
+    for (int i = 0; i < n; i++)
+        if (!(w->wc[i].cc = new_cctx(w->o.level))) return xm_err_set(err, XM_EFAIL, "out of memory");
+    w->pool = pool;
     return 0;
+}
+
+static void compress_pending(void *ctx, int64_t i, int worker)
+{
+    xm_xms_writer *w = ctx;
+    struct pend *p = &w->pend[i];
+    struct wctx *c = &w->wc[worker];
+    size_t bound = ZSTD_compressBound(w->blocks[p->block].rsize);
+    p->comp = malloc(bound);
+    if (!p->comp) {
+        p->why = "out of memory";
+        return;
+    }
+    size_t cs = compress_block(w, c->cc, &c->scratch, &c->scap, p->block, p->raw, p->comp, bound);
+    if (ZSTD_isError(cs)) p->why = ZSTD_getErrorName(cs);
+    else p->csize = cs;
+}
+
+int xm_xms_writer_sync(xm_xms_writer *w, xm_err *err)
+{
+    if (!w->npend) return 0;
+    xm_pool_for(w->pool, (int64_t)w->npend, 1, compress_pending, w);
+    int rc = 0;
+    for (size_t i = 0; i < w->npend; i++) {
+        struct pend *p = &w->pend[i];
+        if (!rc && p->why) rc = xm_err_set(err, XM_EFAIL, "%s: zstd: %s", w->name, p->why);
+        if (!rc) rc = write_block(w, p->block, p->comp, p->csize, err);
+        free(p->raw);
+        free(p->comp);
+    }
+    w->npend = 0;
+    return rc;
 }
 
 int xm_xms_writer_add(xm_xms_writer *w, const uint8_t *px, int h, int wd, int c, int32_t label,
@@ -192,8 +308,7 @@ int xm_xms_writer_add(xm_xms_writer *w, const uint8_t *px, int h, int wd, int c,
     if (w->nnames + nl > UINT32_MAX) return xm_err_set(err, XM_EDATA, "%s: names too long", w->name);
     if (grow((void **)&w->names, &w->namecap, w->nnames + nl, 1))
         return xm_err_set(err, XM_EFAIL, "out of memory");
-    if (w->o.filter) xm_xms_filter(w->o.filter, px, w->raw + w->nraw, h, wd, c);
-    else memcpy(w->raw + w->nraw, px, size);
+    memcpy(w->raw + w->nraw, px, size); /* filtered when the block is compressed */
     rec *r = &w->recs[w->nrecs++];
     r->block = (uint32_t)w->nblocks;
     r->off = (uint32_t)w->nraw;
@@ -223,6 +338,7 @@ uint64_t xm_xms_writer_bytes(const xm_xms_writer *w) { return w->off; }
 int xm_xms_writer_finish(xm_xms_writer *w, xm_err *err)
 {
     int rc = flush_block(w, err);
+    if (!rc && w->pool) rc = xm_xms_writer_sync(w, err);
     if (rc) return rc;
     for (size_t i = 0; i < w->nrecs; i++)
         if (w->recs[i].label >= w->nclasses)
