@@ -5,9 +5,8 @@
 # whole script stays under about 6 minutes. Everything goes under $OUT:
 #   summary.txt           one line per step with its exit status
 #   nvidia-smi.txt, ldd.txt, env.txt
-#   test_cuda_{ops,net,bench}.log          CUDA vs CPU tests, steady-state steps
-#   test_net_ref*_cuda.log                 PyTorch references on CUDA (when
-#                                          those tests read XM_DEVICE)
+#   test_cuda_{ops,net,ref,bench}.log      CUDA vs CPU, CUDA vs the PyTorch
+#                                          reference files, steady-state steps
 #   xm_<mode>_<batch>_<prec>.log          xm, ResNet-50 224 px (bench_engine,
 #                                         else test_cuda_bench --bench)
 #   torch_gpu.log                         bench/torch_gpu.py (JSON lines)
@@ -64,6 +63,7 @@ export XM_SRC=$root XM_BIN=$B XM_TEST_VERBOSE=1
 if [ "${XM_SKIP_TESTS:-0}" != 1 ]; then
     step test_cuda_ops 90 "$B/test_cuda_ops"
     step test_cuda_net 120 "$B/test_cuda_net"
+    step test_cuda_ref 90 "$B/test_cuda_ref"
     step test_cuda_bench 60 "$B/test_cuda_bench"
     for t in test_net_ref20 test_net_ref18; do
         if [ -x "$B/$t" ] && grep -q XM_DEVICE "$B/$t"; then
