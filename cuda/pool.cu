@@ -27,6 +27,10 @@ static int pool_desc_finish(xm_pool_desc *d, xm_err *err)
 
 extern "C" void *xm_cuda_pool_plan(xm_cuda *cu, const xm_pool_desc *d, xm_err *err)
 {
+    if (!d) {
+        xm_err_set(err, XM_EUSAGE, "pool_plan: no descriptor");
+        return NULL;
+    }
     xm_pool_desc dd = *d;
     if (pool_desc_finish(&dd, err)) return NULL;
     pool_plan *p = (pool_plan *)calloc(1, sizeof *p);
