@@ -5,7 +5,7 @@
 # tools land. Re-running reuses finished outputs (delete out/ to redo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=build/bin
+BIN=${XM_BUILD:-build}/bin   # XM_BUILD: another build directory
 FM=${XM_FASHION_MNIST:-/usr/share/datasets/fashion-mnist}
 OUT=${XM_OUT:-out}
 mkdir -p "$OUT"

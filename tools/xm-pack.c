@@ -43,7 +43,16 @@ static int mode_info(opts *o, xm_err *err)
         xm_xms_get_info(x, &in);
         printf("%s: .xms version %u\n", o->cli.args[k], in.version);
         printf("  records   %llu\n", (unsigned long long)in.n_records);
-        printf("  classes   %u\n", in.n_classes);
+        /* Class names on one line, cut at ~70 characters (-v lists them all). */
+        char names[96] = "";
+        size_t used = 0;
+        for (uint32_t c = 0; c < in.n_classes && used < 70; c++) {
+            int k = snprintf(names + used, sizeof names - used, "%s%s", c ? ", " : "", xm_xms_class(x, (int)c));
+            used += k > 0 ? (size_t)k : 0;
+            if (used >= sizeof names) used = sizeof names - 1;
+        }
+        if (used >= 70 && in.n_classes > 1) snprintf(names + 66, sizeof names - 66, " ...");
+        printf("  classes   %u%s%s%s\n", in.n_classes, in.n_classes ? " (" : "", names, in.n_classes ? ")" : "");
         if (in.h) printf("  shape     %dx%dx%d (H x W x C, every record)\n", in.h, in.w, in.c);
         else printf("  shape     varies per record\n");
         printf("  blocks    %u (largest %u bytes uncompressed)\n", in.n_blocks, in.max_block_raw);
