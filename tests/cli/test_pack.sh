@@ -148,6 +148,23 @@ if [ -f $F/t10k-images-idx3-ubyte.gz ]; then
     expect 66 "$PACK" $F/t10k-images-idx3-ubyte.gz --idx-labels nolabels -o fm2.xms
 fi
 
+# 9. SIGTERM mid-run: exit 143 and the temporary output is removed. A FIFO in
+# the list blocks the second chunk's decode after the output was opened.
+mkfifo stall.png
+{ for i in $(seq 300); do printf '%s\t0\n' "$IMG/small.png"; done; printf 'stall.png\t0\n'; } > sig.list
+"$PACK" sig.list -o sig.xms --threads 1 -q 2>sigerr &
+pid=$!
+( sleep 30; kill -KILL $pid 2>/dev/null ) & watchdog=$!   # never hang the suite
+for i in $(seq 100); do ls -a | grep -q '^\.sig\.xms\.tmp\.' && break; sleep 0.05; done
+ls -a | grep -q '^\.sig\.xms\.tmp\.' || { echo "FAIL: no temporary output seen"; fails=$((fails + 1)); }
+kill -TERM $pid
+wait $pid; st=$?
+kill $watchdog 2>/dev/null; wait $watchdog 2>/dev/null
+[ "$st" = 143 ] || { echo "FAIL: SIGTERM exit $st, want 143"; fails=$((fails + 1)); }
+ls -a | grep -q '\.tmp\.' && { echo "FAIL: temporary file left after SIGTERM"; fails=$((fails + 1)); }
+[ -e sig.xms ] && { echo "FAIL: output published after SIGTERM"; fails=$((fails + 1)); }
+rm -f stall.png
+
 ls -a | grep -q '\.tmp\.' && { echo "FAIL: temporary file left behind"; fails=$((fails + 1)); }
 echo "$fails failures"
 [ "$fails" = 0 ]
