@@ -62,9 +62,17 @@ struct xm_net {
 
     xm_net_slabs s;
 
-    /* Per batch size: activations, gradient buffers and their pool. */
+    /* Per batch size: plans, activations, gradient buffers and their pool.
+     * Training keeps every activation (act, allocated on the first training
+     * forward); inference reuses buffers once a tensor is consumed (iact
+     * over ibufs, allocated on the first inference forward). cur points to
+     * the set of the last forward. */
     int batch;
-    xm_tensor *act;      /* n_t */
+    xm_tensor *act;      /* n_t, training set */
+    xm_tensor *iact;     /* n_t, inference set */
+    void **ibufs;
+    int n_ibufs;
+    xm_tensor *cur;
     xm_tensor *grad;     /* n_t; data NULL when no gradient */
     unsigned char *grad_owned; /* 1: grad[t] came from the pool */
     net_pool_buf *pool;

@@ -61,12 +61,17 @@ void xm_net_release_batch(xm_net *net)
     if (net->act)
         for (int t = 1; t < net->n_t; t++)
             if (net->td[t].alias < 0) be->ops->free(be, net->act[t].data);
+    for (int i = 0; i < net->n_ibufs; i++) be->ops->free(be, net->ibufs[i]);
     for (int i = 0; i < net->n_pool; i++) be->ops->free(be, net->pool[i].p);
     free(net->act);
+    free(net->iact);
+    free(net->ibufs);
     free(net->grad);
     free(net->grad_owned);
     free(net->pool);
-    net->act = net->grad = NULL;
+    net->act = net->iact = net->grad = net->cur = NULL;
+    net->ibufs = NULL;
+    net->n_ibufs = 0;
     net->grad_owned = NULL;
     net->pool = NULL;
     net->n_pool = net->cap_pool = 0;
@@ -150,27 +155,12 @@ static xm_dtype tensor_dtype(const xm_net *net, int t)
     return net->td[t].f32 ? XM_DT_F32 : net->be->act_dtype;
 }
 
+/* Plans for batch size n (all buffers of another size are dropped). */
 static int ensure_batch(xm_net *net, int n, xm_err *err)
 {
     if (net->batch == n) return 0;
     xm_net_release_batch(net);
     xm_backend *be = net->be;
-    net->act = calloc((size_t)net->n_t, sizeof *net->act);
-    net->grad = calloc((size_t)net->n_t, sizeof *net->grad);
-    net->grad_owned = calloc((size_t)net->n_t, 1);
-    if (!net->act || !net->grad || !net->grad_owned) {
-        xm_net_release_batch(net);
-        return xm_err_set(err, XM_EFAIL, "out of memory");
-    }
-    for (int t = 1; t < net->n_t; t++) {
-        const net_tdesc *d = &net->td[t];
-        if (d->alias >= 0) {
-            net->act[t] = net->act[d->alias];
-            continue;
-        }
-        if (xm_tensor_alloc(be, &net->act[t], n, d->h, d->w, d->c, tensor_dtype(net, t), err))
-            goto fail;
-    }
     for (int i = 0; i < net->n_nodes; i++) {
         net_node *nd = &net->nodes[i];
         const net_tdesc *x = &net->td[nd->in0];
@@ -195,6 +185,103 @@ fail:
     return fail_code(err);
 }
 
+static void tensor_shape(const xm_net *net, int t, int n, xm_tensor *out)
+{
+    const net_tdesc *d = &net->td[t];
+    *out = (xm_tensor){n, d->h, d->w, d->c, tensor_dtype(net, t), NULL};
+}
+
+/* The training set: every activation kept for backward. */
+static int ensure_train_set(xm_net *net, xm_err *err)
+{
+    if (net->act) return 0;
+    xm_backend *be = net->be;
+    int n = net->batch;
+    net->act = calloc((size_t)net->n_t, sizeof *net->act);
+    net->grad = calloc((size_t)net->n_t, sizeof *net->grad);
+    net->grad_owned = calloc((size_t)net->n_t, 1);
+    if (!net->act || !net->grad || !net->grad_owned)
+        return xm_err_set(err, XM_EFAIL, "out of memory");
+    for (int t = 1; t < net->n_t; t++) {
+        const net_tdesc *d = &net->td[t];
+        if (d->alias >= 0) {
+            net->act[t] = net->act[d->alias];
+            continue;
+        }
+        if (xm_tensor_alloc(be, &net->act[t], n, d->h, d->w, d->c, tensor_dtype(net, t), err))
+            return fail_code(err);
+    }
+    return 0;
+}
+
+/* The inference set: a buffer is reused as soon as the last node reading
+ * its tensor has run (assigned once per batch size by simulating the node
+ * order; exact-size reuse). Features and logits are never reused. */
+static int ensure_infer_set(xm_net *net, xm_err *err)
+{
+    if (net->iact) return 0;
+    xm_backend *be = net->be;
+    int n = net->batch, nt = net->n_t, rc = 0;
+    int *last = malloc((size_t)nt * sizeof *last), *slot = malloc((size_t)nt * sizeof *slot);
+    size_t *bytes = malloc((size_t)nt * sizeof *bytes);
+    int *busy = calloc((size_t)nt, sizeof *busy);
+    net->iact = calloc((size_t)nt, sizeof *net->iact);
+    net->ibufs = calloc((size_t)nt, sizeof *net->ibufs);
+    if (!last || !slot || !bytes || !busy || !net->iact || !net->ibufs) {
+        rc = xm_err_set(err, XM_EFAIL, "out of memory");
+        goto done;
+    }
+    for (int t = 0; t < nt; t++) last[t] = t == net->feat_t || t == net->logit_t[0] ||
+                                               t == net->logit_t[1] ? net->n_nodes : -1;
+    for (int i = 0; i < net->n_nodes; i++) {
+        const net_node *nd = &net->nodes[i];
+        if (last[nd->in0] < i) last[nd->in0] = i;
+        if (nd->in1 >= 0 && last[nd->in1] < i) last[nd->in1] = i;
+    }
+    int nb = 0;
+    for (int i = 0; i < net->n_nodes; i++) {
+        const net_node *nd = &net->nodes[i];
+        int t = nd->out;
+        tensor_shape(net, t, n, &net->iact[t]);
+        if (net->td[t].alias >= 0) {
+            /* In place over the aliased input: its buffer lives on. */
+            slot[t] = slot[net->td[t].alias];
+            if (last[net->td[t].alias] < last[t]) last[net->td[t].alias] = last[t];
+        } else {
+            size_t b = xm_tensor_count(&net->iact[t]) * xm_dtype_size(net->iact[t].dtype);
+            int k = 0;
+            while (k < nb && (busy[k] || bytes[k] != b)) k++;
+            if (k == nb) bytes[nb++] = b;
+            busy[k] = 1;
+            slot[t] = k;
+        }
+        int ins[2] = {nd->in0, nd->in1};
+        for (int j = 0; j < 2; j++)
+            if (ins[j] > 0 && last[ins[j]] == i && slot[ins[j]] != slot[t]) busy[slot[ins[j]]] = 0;
+    }
+    for (int k = 0; k < nb; k++)
+        if (!(net->ibufs[k] = be->ops->alloc(be, bytes[k], err))) {
+            rc = fail_code(err);
+            goto done;
+        }
+    net->n_ibufs = nb;
+    for (int t = 1; t < nt; t++) net->iact[t].data = net->ibufs[slot[t]];
+done:
+    free(last);
+    free(slot);
+    free(bytes);
+    free(busy);
+    if (rc) {
+        for (int k = 0; k < nt && net->ibufs; k++) be->ops->free(be, net->ibufs[k]);
+        free(net->iact);
+        free(net->ibufs);
+        net->iact = NULL;
+        net->ibufs = NULL;
+        net->n_ibufs = 0;
+    }
+    return rc;
+}
+
 /* ---- forward ---- */
 
 static const float *wp(const xm_net *net, int p) { return net->s.w + net->params[p].offset; }
@@ -210,9 +297,11 @@ int xm_net_forward(xm_net *net, const xm_tensor *x, int train, xm_err *err)
         return xm_err_set(err, XM_EUSAGE, "%s: input is %dx%dx%dx%d, expected Nx%dx%dx%d",
                           net->arch, x->n, x->h, x->w, x->c, in->h, in->w, in->c);
     if (ensure_batch(net, x->n, err)) return fail_code(err);
-    net->act[0] = *x;
+    if (train ? ensure_train_set(net, err) : ensure_infer_set(net, err)) return fail_code(err);
+    xm_tensor *a = train ? net->act : net->iact;
+    a[0] = *x;
+    net->cur = a;
     net->fwd_train = 0;
-    xm_tensor *a = net->act;
     for (int i = 0; i < net->n_nodes; i++) {
         net_node *nd = &net->nodes[i];
         int rc = 0;
@@ -255,13 +344,13 @@ int xm_net_forward(xm_net *net, const xm_tensor *x, int train, xm_err *err)
 
 const xm_tensor *xm_net_features(const xm_net *net)
 {
-    return net->act ? &net->act[net->feat_t] : NULL;
+    return net->cur ? &net->cur[net->feat_t] : NULL;
 }
 
 const xm_tensor *xm_net_logits(const xm_net *net, int head)
 {
-    if (!net->act || head < 0 || head > 1 || net->logit_t[head] < 0) return NULL;
-    return &net->act[net->logit_t[head]];
+    if (!net->cur || head < 0 || head > 1 || net->logit_t[head] < 0) return NULL;
+    return &net->cur[net->logit_t[head]];
 }
 
 /* ---- gradient buffers: a pool of exact-size buffers, reused each step in
