@@ -120,7 +120,9 @@ int xm_h5_attr_read_strs(hid_t loc, const char *name, char ***strs, int64_t *n, 
 int xm_h5_attr_read_i64(hid_t loc, const char *name, int64_t *value, xm_err *err);
 int xm_h5_attr_read_f64(hid_t loc, const char *name, double *value, xm_err *err);
 /* Read a scalar or 1-D numeric attribute of exactly n values (n < 0: any
- * count up to cap, the count is returned through *n_out). */
+ * count up to cap, the count is returned through *n_out). Unlike datasets,
+ * a float64 attribute may be read as F32 (h5py writes Python floats as
+ * float64; attributes hold settings such as mean/std, not data). */
 int xm_h5_attr_read_array(hid_t loc, const char *name, xm_h5_type type, void *v, int64_t n,
                           int64_t cap, int64_t *n_out, xm_err *err);
 
