@@ -369,7 +369,7 @@ int xm_xms_writer_finish(xm_xms_writer *w, xm_err *err)
         p += 4 + l;
     }
     put64(p, w->nnames);
-    memcpy(p + 8, w->names, w->nnames);
+    if (w->nnames) memcpy(p + 8, w->names, w->nnames);
     size_t mcs = ZSTD_compress2(w->cctx, mcomp, mbound, meta, msize);
     if (ZSTD_isError(mcs)) {
         rc = xm_err_set(err, XM_EFAIL, "%s: zstd: %s", w->name, ZSTD_getErrorName(mcs));
