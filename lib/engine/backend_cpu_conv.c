@@ -134,9 +134,11 @@ void *cpu_conv_plan(xm_backend *be, const xm_conv_desc *d, xm_err *err)
     p->strides[1] = dd.stride_w;
     p->pad_l[0] = dd.pad_h;
     p->pad_l[1] = dd.pad_w;
-    /* PyTorch's floor formula drops the rows the last window does not reach:
-     * the right padding is whatever makes oneDNN's output size match. */
-    p->pad_r[0] = dd.pad_h; (void)((dd.oh - 1) * dd.stride_h + dd.kh - dd.h - dd.pad_h);
+    /* Symmetric padding: oneDNN sizes the output with the same floor formula
+     * as PyTorch, and a right padding the last window never reaches is
+     * harmless (a tighter, negative right padding broke jit_1x1 backward
+     * weights in oneDNN 2.6). */
+    p->pad_r[0] = dd.pad_h;
     p->pad_r[1] = dd.pad_w;
     dnnl_memory_desc_t w_any;
     CPU_DNNL(dnnl_memory_desc_init_by_tag, (&p->src_md, 4, sd, dnnl_f32, dnnl_nhwc));
@@ -252,10 +254,28 @@ fail:
     return rc;
 }
 
+/* oneDNN 2.6's jit_1x1 backward-weights kernel for a strided 1x1
+ * convolution with fewer than 8 (or a non-multiple of 8) input channels
+ * returns wrong gradients on every call after the first (seen with c_in
+ * 1..6, stride 2; see test_backend_cpu_conv.c). Such shapes take the next
+ * implementation oneDNN offers. */
+static int bwdw_avoid(const conv_plan *p, dnnl_primitive_desc_t pd)
+{
+    const char *impl = NULL;
+    if (p->d.kh != 1 || p->d.kw != 1 || (p->d.stride_h == 1 && p->d.stride_w == 1) ||
+        p->d.c_in % 8 == 0)
+        return 0;
+    if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success ||
+        !impl)
+        return 0;
+    return strncmp(impl, "jit_1x1", 7) == 0;
+}
+
 static int bwdw_init(cpu_impl *c, conv_plan *p, xm_err *err)
 {
     int rc = 0;
     dnnl_primitive_desc_t rpd = NULL;
+    dnnl_primitive_desc_iterator_t it = NULL;
     dnnl_memory_desc_t w_any;
     dnnl_dims_t wd = {p->d.c_out, p->d.c_in, p->d.kh, p->d.kw};
     dnnl_convolution_desc_t cd;
@@ -263,16 +283,30 @@ static int bwdw_init(cpu_impl *c, conv_plan *p, xm_err *err)
     CPU_DNNL(dnnl_convolution_backward_weights_desc_init,
              (&cd, dnnl_convolution_direct, &p->src_md, &w_any, NULL, &p->dst_md, p->strides,
               p->pad_l, p->pad_r));
-    CPU_DNNL(dnnl_primitive_desc_create, (&p->bwdw_pd, &cd, NULL, c->eng, p->fwd_pd));
+    /* the first implementation oneDNN offers, unless it is a known bad one */
+    CPU_DNNL(dnnl_primitive_desc_iterator_create, (&it, &cd, NULL, c->eng, p->fwd_pd));
+    for (;;) {
+        p->bwdw_pd = dnnl_primitive_desc_iterator_fetch(it);
+        if (!p->bwdw_pd) {
+            rc = xm_err_set(err, XM_EFAIL, "oneDNN: no backward-weights implementation");
+            goto fail;
+        }
+        if (!bwdw_avoid(p, p->bwdw_pd)) break;
+        dnnl_primitive_desc_destroy(p->bwdw_pd);
+        p->bwdw_pd = NULL;
+        CPU_DNNL(dnnl_primitive_desc_iterator_next, (it));
+    }
     CPU_DNNL(dnnl_primitive_create, (&p->bwdw, p->bwdw_pd));
-    const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(p->bwdw_pd, dnnl_query_diff_weights_md, 0);
+    const dnnl_memory_desc_t *md =
+        dnnl_primitive_desc_query_md(p->bwdw_pd, dnnl_query_diff_weights_md, 0);
     p->dw_direct = dnnl_memory_desc_equal(md, &p->wu_md);
-    if (p->dw_direct) return 0;
+    if (p->dw_direct) goto fail; /* done: rc is 0 */
     CPU_DNNL(dnnl_memory_create, (&p->m_dw, md, c->eng, DNNL_MEMORY_ALLOCATE));
     CPU_DNNL(dnnl_reorder_primitive_desc_create, (&rpd, md, c->eng, &p->wu_md, c->eng, NULL));
     CPU_DNNL(dnnl_primitive_create, (&p->dw_reorder, rpd));
 fail:
     if (rpd) dnnl_primitive_desc_destroy(rpd);
+    if (it) dnnl_primitive_desc_iterator_destroy(it);
     return rc;
 }
 

@@ -1,7 +1,9 @@
 /* test_backend_cpu_conv.c: CPU convolution (forward, backward data,
  * backward weights) against naive double references and finite
  * differences, the weight cache's refresh on params_changed(), and
- * run-to-run determinism. */
+ * run-to-run determinism (which also caught oneDNN 2.6's jit_1x1
+ * backward-weights bug on strided 1x1 convolutions with few channels: its
+ * second call returned different, wrong gradients). */
 #include "test_backend_cpu.h"
 
 typedef struct shape {
@@ -137,6 +139,12 @@ static void test_shape(xm_backend *be, const shape *s, int idx)
     memcpy(y1, y.data, ny * sizeof(float));
     TB_OK(be->ops->conv_fwd(be, plan, &x, w, &y, &err));
     XM_CHECKF(!memcmp(y1, y.data, ny * sizeof(float)), "conv_fwd #%d not deterministic", idx);
+    float *dx1 = malloc(nx * sizeof(float));
+    memcpy(dx1, dx.data, nx * sizeof(float));
+    TB_OK(be->ops->conv_bwd_data(be, plan, &dy, w, &dx, &err));
+    XM_CHECKF(!memcmp(dx1, dx.data, nx * sizeof(float)), "conv_bwd_data #%d not deterministic",
+              idx);
+    free(dx1);
 
     free(a);
     free(y1);
@@ -163,6 +171,7 @@ int main(void)
         {1, 5, 5, 3, 2, 5, 1, 0},      /* no padding, 5x5 */
         {2, 7, 7, 64, 64, 3, 1, 1},    /* ResNet-like channel count */
         {2, 9, 9, 32, 64, 1, 2, 0},    /* 1x1 stride 2, odd input */
+        {2, 10, 10, 3, 16, 1, 2, 0},   /* oneDNN 2.6 jit_1x1 bwd-weights bug shape */
     };
     for (int i = 0; i < (int)(sizeof shapes / sizeof shapes[0]); i++) test_shape(be, &shapes[i], i);
 
