@@ -15,6 +15,7 @@
 #include "xm_image.h"
 #include "xm_log.h"
 #include "xm_pack.h"
+#include "xm_plan.h"
 #include "xm_parse.h"
 #include "xm_progress.h"
 #include "xm_xms.h"
@@ -213,6 +214,10 @@ static int mode_pack(opts *o, xm_err *err)
 
 int main(int argc, char **argv)
 {
+    /* --mix MODE writes a plan: its own options (lib/engine/xm_plan_cli.c) */
+    for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+        if (!strcmp(argv[i], "--mix") || !strncmp(argv[i], "--mix=", 6))
+            return xm_plan_cli_main(argc, argv);
     opts o = {.filter = XM_XMS_DEFAULT_FILTER, .level = XM_XMS_DEFAULT_LEVEL,
               .block_kib = XM_XMS_DEFAULT_BLOCK / 1024};
     const xm_opt table[] = {
@@ -239,7 +244,8 @@ int main(int argc, char **argv)
                               "               [--shard-size N] [--classes FILE] INPUT... -o OUT.xms\n"
                               "       xm-pack --info FILE.xms...\n"
                               "       xm-pack --verify FILE.xms...\n"
-                              "       xm-pack --extract FILE.xms... --records 0,5,9 -o DIR",
+                              "       xm-pack --extract FILE.xms... --records 0,5,9 -o DIR\n"
+                              "       xm-pack --mix MODE ... -o PLAN.h5   (see xm-pack --mix none --help)",
                      .about = "Decode images once and pack them into .xms shards. INPUT is an ImageFolder\n"
                               "directory (one subdirectory per class), a list file of 'path<TAB>label' lines\n"
                               "('-' reads stdin), or an IDX images file (labels found by name or --idx-labels).",
