@@ -6,6 +6,7 @@
 # changes with the seed). Skips (77) what it lacks.
 set -u
 BIN=${XM_BIN:?}
+[ -x "$BIN/xm-pack" ] || { echo "skipped: no $BIN/xm-pack"; exit 77; }
 T=$(mktemp -d /tmp/xm_test_pldata.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 fails=0
