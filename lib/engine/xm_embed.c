@@ -261,11 +261,11 @@ int xm_embed_run(const xm_embed_cfg *cfg, xm_embed_progress progress, void *ctx,
             break;
         }
         rc = compute(&st, s, dim, err);
+        done += s->n; /* before handing the slot back: the loader refills it */
         pthread_mutex_lock(&L->mu);
         s->full = 0;
         pthread_cond_broadcast(&L->cv);
         pthread_mutex_unlock(&L->mu);
-        done += s->n;
         if (!rc && progress) progress(ctx, done, L->nrec);
     }
     if (st.thread_started) {
