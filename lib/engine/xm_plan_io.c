@@ -62,9 +62,11 @@ static int write_body(const xm_plan *p, hid_t f, xm_err *err)
                                      err)) ||
          (rc = write_hashes(f, "partner_xxh64", p->partner_xxh64, p->n_partner_files, err))))
         return rc;
+    char pairs_hex[17];
+    snprintf(pairs_hex, sizeof pairs_hex, "%016" PRIx64, p->pairs_xxh64);
     if (p->pairs_file &&
         ((rc = xm_h5_attr_write_str(f, "pairs_file", p->pairs_file, err)) ||
-         (rc = write_hashes(f, "pairs_xxh64", &p->pairs_xxh64, 1, err))))
+         (rc = xm_h5_attr_write_str(f, "pairs_xxh64", pairs_hex, err))))
         return rc;
     if (p->n_target_classes > 0 &&
         (rc = xm_h5_attr_write_strs(f, "target_classes", p->target_classes,
@@ -279,7 +281,7 @@ int xm_plan_read_pairs(const char *path, int32_t **target, int32_t **source, int
     *n = 0;
     hid_t f = xm_h5_open(path, 0, err);
     if (f < 0) return code_of(err);
-    int64_t d1[1] = {-1}, dt[1], ds[1];
+    int64_t d1[1] = {-1}, dt[XM_H5_MAX_RANK], ds[XM_H5_MAX_RANK];
     int rc = 0;
     *target = xm_h5_read_alloc(f, "target", XM_H5_I32, 1, d1, dt, err);
     if (*target) *source = xm_h5_read_alloc(f, "source", XM_H5_I32, 1, d1, ds, err);

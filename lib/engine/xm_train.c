@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "xm_atomic.h"
 #include "xm_hash.h"
@@ -146,6 +147,10 @@ static int setup(xm_trainer *t, const xm_train_cfg *cfg, xm_err *err)
     int rc;
     uint64_t ph;
     t->cfg = cfg;
+    /* refuse an existing output now, not after hours of training */
+    if (!cfg->force && access(cfg->out_path, F_OK) == 0)
+        return xm_err_set(err, XM_ECANTCREAT, "%s: exists (use --force to overwrite)",
+                          cfg->out_path);
     if ((rc = xm_hash_file(cfg->plan_path, &ph, err))) return rc;
     snprintf(t->plan_xxh, sizeof t->plan_xxh, "%016" PRIx64, ph);
     if ((rc = xm_plan_load(cfg->plan_path, &t->plan, err))) return rc;
