@@ -66,22 +66,25 @@ __global__ void add8_kernel(const T *a, const T *b, T *y, size_t n8, int relu)
 extern "C" int xm_cuda_add(xm_cuda *cu, const xm_tensor *a, const xm_tensor *b, int relu,
                            xm_tensor *y, xm_err *err)
 {
+    /* trunk tensors (act dtype) or, e.g. for gradients of the pooled
+     * features from two heads, F32 ones: a, b, y of one dtype */
     int rc;
-    if ((rc = xm_cuda_check_tensor(a, cu->act, "add", "a", err)) ||
-        (rc = xm_cuda_check_tensor(b, cu->act, "add", "b", err)) ||
-        (rc = xm_cuda_check_tensor(y, cu->act, "add", "y", err)))
+    xm_dtype dt = a ? a->dtype : cu->act;
+    if ((rc = xm_cuda_check_tensor(a, dt, "add", "a", err)) ||
+        (rc = xm_cuda_check_tensor(b, dt, "add", "b", err)) ||
+        (rc = xm_cuda_check_tensor(y, dt, "add", "y", err)))
         return rc;
     if (!same_shape(a, b) || !same_shape(a, y))
         return xm_err_set(err, XM_EUSAGE, "add: shapes differ");
-    size_t n = xm_tensor_count(y), es = xm_cuda_dt_size(cu->act);
+    size_t n = xm_tensor_count(y), es = xm_cuda_dt_size(dt);
     if (xm_vec8_ok(n, es, a->data, b->data, y->data, NULL)) {
         int blocks = xm_cuda_blocks(cu, n / 8, 256);
-        XM_DT_DISPATCH(cu->act, T, "add",
+        XM_DT_DISPATCH(dt, T, "add",
                        (add8_kernel<T><<<blocks, 256, 0, cu->stream>>>(
                            (const T *)a->data, (const T *)b->data, (T *)y->data, n / 8, relu)));
     } else {
         int blocks = xm_cuda_blocks(cu, n, 256);
-        XM_DT_DISPATCH(cu->act, T, "add",
+        XM_DT_DISPATCH(dt, T, "add",
                        (add_kernel<T><<<blocks, 256, 0, cu->stream>>>(
                            (const T *)a->data, (const T *)b->data, (T *)y->data, n, relu)));
     }
@@ -118,21 +121,22 @@ extern "C" int xm_cuda_relu_bwd(xm_cuda *cu, const xm_tensor *y, const xm_tensor
                                 xm_tensor *dx, xm_err *err)
 {
     int rc;
-    if ((rc = xm_cuda_check_tensor(y, cu->act, "relu_bwd", "y", err)) ||
-        (rc = xm_cuda_check_tensor(dy, cu->act, "relu_bwd", "dy", err)) ||
-        (rc = xm_cuda_check_tensor(dx, cu->act, "relu_bwd", "dx", err)))
+    xm_dtype dt = y ? y->dtype : cu->act; /* act dtype, or F32 (as add) */
+    if ((rc = xm_cuda_check_tensor(y, dt, "relu_bwd", "y", err)) ||
+        (rc = xm_cuda_check_tensor(dy, dt, "relu_bwd", "dy", err)) ||
+        (rc = xm_cuda_check_tensor(dx, dt, "relu_bwd", "dx", err)))
         return rc;
     if (!same_shape(y, dy) || !same_shape(y, dx))
         return xm_err_set(err, XM_EUSAGE, "relu_bwd: shapes differ");
-    size_t n = xm_tensor_count(y), es = xm_cuda_dt_size(cu->act);
+    size_t n = xm_tensor_count(y), es = xm_cuda_dt_size(dt);
     if (xm_vec8_ok(n, es, y->data, dy->data, dx->data, NULL)) {
         int blocks = xm_cuda_blocks(cu, n / 8, 256);
-        XM_DT_DISPATCH(cu->act, T, "relu_bwd",
+        XM_DT_DISPATCH(dt, T, "relu_bwd",
                        (relu_bwd8_kernel<T><<<blocks, 256, 0, cu->stream>>>(
                            (const T *)y->data, (const T *)dy->data, (T *)dx->data, n / 8)));
     } else {
         int blocks = xm_cuda_blocks(cu, n, 256);
-        XM_DT_DISPATCH(cu->act, T, "relu_bwd",
+        XM_DT_DISPATCH(dt, T, "relu_bwd",
                        (relu_bwd_kernel<T><<<blocks, 256, 0, cu->stream>>>(
                            (const T *)y->data, (const T *)dy->data, (T *)dx->data, n)));
     }

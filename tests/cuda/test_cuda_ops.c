@@ -209,6 +209,24 @@ static void test_eltwise(int n, int h, int w, int c)
     tc_pair ip = {dx.c, b.g};
     tc_pair_cmp(cpu, gpu, &ip, nm("relu_bwd in place"), 1e-6);
 
+    /* F32 tensors whatever the act dtype (gradients of the pooled features
+     * from two heads are summed with add) */
+    {
+        tc_pair fa = tc_pair_new(cpu, gpu, n, 1, 1, 24, XM_DT_F32),
+                fb = tc_pair_new(cpu, gpu, n, 1, 1, 24, XM_DT_F32);
+        float *hv = tc_xmalloc((size_t)n * 24 * 4);
+        tc_normal(hv, (size_t)n * 24, 25, 1.f);
+        tc_pair_set(cpu, gpu, &fa, hv);
+        tc_normal(hv, (size_t)n * 24, 26, 1.f);
+        tc_pair_set(cpu, gpu, &fb, hv);
+        TC_OK(cpu->ops->add(cpu, &fa.c, &fb.c, 0, &fa.c, err));
+        TC_OK(gpu->ops->add(gpu, &fa.g, &fb.g, 0, &fa.g, err));
+        tc_pair_cmp(cpu, gpu, &fa, nm("add f32 tensors in place"), 1e-6);
+        free(hv);
+        tc_pair_free(cpu, gpu, &fa);
+        tc_pair_free(cpu, gpu, &fb);
+    }
+
     /* global average pool: act -> F32 and back */
     int gh = 7, gw = 7, gc = 70;
     tc_pair gx = act_input(2, gh, gw, gc, 23, 1.f);
