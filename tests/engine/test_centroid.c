@@ -214,7 +214,8 @@ static void test_foreign_and_bad(void)
         xm_err_clear(&err);
         f = xm_h5_create(path(bad[i].name), &err);
         int64_t n1[1] = {bad[i].what == 4 ? 5 : 6};
-        if (bad[i].what == 5) xm_h5_write(f, "features", XM_H5_I64, 2, d2, rec, 0, &err);
+        int64_t ifeat[12] = {0};
+        if (bad[i].what == 5) xm_h5_write(f, "features", XM_H5_I64, 2, d2, ifeat, 0, &err);
         else xm_h5_write(f, "features", XM_H5_F64, 2, d2, y, 0, &err);
         xm_h5_write(f, "labels", XM_H5_I64, 1, n1, l, 0, &err);
         if (bad[i].what != 3) xm_h5_write(f, "records", XM_H5_I64, 1, d1, rec, 0, &err);
