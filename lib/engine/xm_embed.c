@@ -64,10 +64,14 @@ static int fill(loader *L, int64_t b, slot *s)
         xm_xms_rec rec;
         int rc = xm_xms_set_read(L->set, L->cur, (uint64_t)r, &rec, &s->err);
         if (rc) return rc;
-        if (rec.c != L->channels && !(rec.c == 1 && L->channels == 3))
-            return xm_err_set(&s->err, XM_EDATA, "%s: record %lld has %d channels, the model "
-                              "takes %d", xm_xms_path(xm_xms_set_file(L->set, 0)),
-                              (long long)r, rec.c, L->channels);
+        if (rec.c != L->channels && !(rec.c == 1 && L->channels == 3)) {
+            int fi;
+            uint64_t local;
+            xm_xms_set_locate(L->set, (uint64_t)r, &fi, &local);
+            return xm_err_set(&s->err, XM_EDATA, "%s: record %llu has %d channels, the model "
+                              "takes %d", xm_xms_path(xm_xms_set_file(L->set, fi)),
+                              (unsigned long long)local, rec.c, L->channels);
+        }
         size_t bytes = (size_t)rec.h * rec.w * L->channels;
         if (s->used + bytes > s->cap) {
             size_t cap = s->cap ? s->cap : 1 << 16;
