@@ -127,12 +127,23 @@ static void chunk_bwd_sums(const float *x, const float *y, const float *dy, cons
     for (size_t r = lo; r < hi; r++) {
         const float *xr = x + r * c, *dr = dy + r * c;
         if (y) {
+            /* mask into a float buffer first: a select inside the double
+             * accumulation defeats GCC's vectorizer */
             const float *yr = y + r * c;
+            for (int j0 = 0; j0 < c; j0 += 64) {
+                const int nb = c - j0 < 64 ? c - j0 : 64;
+                float gb[64];
 #pragma omp simd
-            for (int j = 0; j < c; j++) {
-                double g = yr[j] > 0.0f ? dr[j] : 0.0f;
-                sg[j] += g;
-                sgx[j] += g * (double)(xr[j] - mean[j]);
+                for (int j = 0; j < nb; j++) {
+                    float d = dr[j0 + j];
+                    gb[j] = yr[j0 + j] > 0.0f ? d : 0.0f;
+                }
+#pragma omp simd
+                for (int j = 0; j < nb; j++) {
+                    double g = gb[j];
+                    sg[j0 + j] += g;
+                    sgx[j0 + j] += g * (double)(xr[j0 + j] - mean[j0 + j]);
+                }
             }
         } else {
 #pragma omp simd
@@ -183,11 +194,18 @@ int cpu_bn_bwd(xm_backend *be, const xm_tensor *x, const xm_tensor *y, const xm_
     for (size_t r = 0; r < m; r++) {
         const float *xr = xd + r * c, *dr = dyd + r * c;
         float *out = dxd + r * c;
-        const float *yr = yd ? yd + r * c : NULL;
+        if (yd) {
+            const float *yr = yd + r * c;
 #pragma omp simd
-        for (int j = 0; j < c; j++) {
-            float g = (!yr || yr[j] > 0.0f) ? dr[j] : 0.0f;
-            out[j] = (g - (xr[j] - save_mean[j]) * proj[j] - gmean[j]) * scale[j];
+            for (int j = 0; j < c; j++) {
+                float d = dr[j];
+                float g = yr[j] > 0.0f ? d : 0.0f;
+                out[j] = (g - (xr[j] - save_mean[j]) * proj[j] - gmean[j]) * scale[j];
+            }
+        } else {
+#pragma omp simd
+            for (int j = 0; j < c; j++)
+                out[j] = (dr[j] - (xr[j] - save_mean[j]) * proj[j] - gmean[j]) * scale[j];
         }
     }
     return 0;

@@ -41,7 +41,10 @@ int cpu_relu_bwd(xm_backend *be, const xm_tensor *y, const xm_tensor *dy, xm_ten
     float *dxd = dx->data;
     const size_t n = xm_tensor_count(y);
 #pragma omp parallel for simd schedule(static) num_threads(cpu_of(be)->threads)
-    for (size_t i = 0; i < n; i++) dxd[i] = yd[i] > 0.0f ? dyd[i] : 0.0f;
+    for (size_t i = 0; i < n; i++) {
+        float d = dyd[i]; /* loaded unconditionally: the select vectorizes */
+        dxd[i] = yd[i] > 0.0f ? d : 0.0f;
+    }
     return 0;
 }
 
@@ -150,40 +153,54 @@ int cpu_maxpool_bwd(xm_backend *be, void *plan, const xm_tensor *x, const xm_ten
     float *dxd = dx->data;
     const int c = d->c;
     /* Windows overlap, so the scatter is split by image and channel block:
-     * every (n, channel block) pair owns its part of dx. */
-    const int cb = 16, nblk = (c + cb - 1) / cb;
+     * every (n, channel block) pair owns its part of dx. Per window: the
+     * max (as the forward), then the gradient goes to the first element
+     * equal to it; `left` holds what is still to be routed (0 after the
+     * first hit), so the loops have no branches and vectorize. */
+    enum { CB = 64 };
+    const int nblk = (c + CB - 1) / CB;
     const long tasks = (long)d->n * nblk;
 #pragma omp parallel for schedule(static) num_threads(cpu_of(be)->threads)
     for (long t = 0; t < tasks; t++) {
-        int n = (int)(t / nblk), j0 = (int)(t % nblk) * cb;
-        int j1 = j0 + cb < c ? j0 + cb : c;
-        float mx[16];
-        size_t arg[16];
-        float *dxn = dxd + (size_t)n * d->h * d->w * c;
+        const int n = (int)(t / nblk), j0 = (int)(t % nblk) * CB;
+        const int nb = c - j0 < CB ? c - j0 : CB;
+        float mx[CB], left[CB];
+        const float *xn = xd + (size_t)n * d->h * d->w * c + j0;
+        float *dxn = dxd + (size_t)n * d->h * d->w * c + j0;
         for (size_t i = 0; i < (size_t)d->h * d->w; i++)
-            memset(dxn + i * c + j0, 0, (size_t)(j1 - j0) * sizeof(float));
+            memset(dxn + i * c, 0, (size_t)nb * sizeof(float));
         for (int oy = 0; oy < d->oh; oy++)
             for (int ox = 0; ox < d->ow; ox++) {
                 int y0, y1, x0, x1;
                 pool_window(d, oy, ox, &y0, &y1, &x0, &x1);
-                for (int j = j0; j < j1; j++) {
-                    mx[j - j0] = -INFINITY;
-                    arg[j - j0] = ((size_t)y0 * d->w + x0) * c + j;
+                const float *g = dyd + (((size_t)n * d->oh + oy) * d->ow + ox) * c + j0;
+                for (int j = 0; j < nb; j++) {
+                    mx[j] = -INFINITY;
+                    left[j] = g[j];
                 }
                 for (int iy = y0; iy < y1; iy++)
                     for (int ix = x0; ix < x1; ix++) {
-                        size_t base = ((size_t)iy * d->w + ix) * c;
-                        const float *in = xd + (size_t)n * d->h * d->w * c + base;
-                        for (int j = j0; j < j1; j++) {
+                        const float *in = xn + ((size_t)iy * d->w + ix) * c;
+#pragma omp simd
+                        for (int j = 0; j < nb; j++) {
                             float v = in[j];
-                            if (v > mx[j - j0] || v != v) { /* the same rule as the forward */
-                                mx[j - j0] = v;
-                                arg[j - j0] = base + j;
-                            }
+                            mx[j] = (v > mx[j] || v != v) ? v : mx[j];
                         }
                     }
-                const float *g = dyd + (((size_t)n * d->oh + oy) * d->ow + ox) * c;
-                for (int j = j0; j < j1; j++) dxn[arg[j - j0]] += g[j];
+                for (int iy = y0; iy < y1; iy++)
+                    for (int ix = x0; ix < x1; ix++) {
+                        const size_t o = ((size_t)iy * d->w + ix) * c;
+                        const float *in = xn + o;
+                        float *out = dxn + o;
+#pragma omp simd
+                        for (int j = 0; j < nb; j++) {
+                            /* a NaN max routes nowhere (NaN == NaN is false) */
+                            float v = in[j], l = left[j], m = mx[j];
+                            float r = v == m ? l : 0.0f; /* routed here */
+                            out[j] += r;
+                            left[j] = l - r;
+                        }
+                    }
             }
     }
     return 0;

@@ -58,19 +58,30 @@ int cpu_sgd_update(xm_backend *be, float *w, const float *g, float *mom, const f
         return xm_err_set(err, XM_EUSAGE, "cpu backend: sgd_update: l2sp needs w0");
     if (mu != 0.0f && !mom)
         return xm_err_set(err, XM_EUSAGE, "cpu backend: sgd_update: momentum needs a buffer");
-#pragma omp parallel for simd schedule(static) num_threads(cpu_of(be)->threads)
-    for (size_t i = 0; i < n; i++) {
-        /* the order of torch.optim.SGD: decay into the gradient first */
-        float d = g[i];
-        if (wd != 0.0f) d = d + wd * w[i];
-        if (l2sp != 0.0f) d = d + l2sp * (w[i] - w0[i]);
-        float step = d;
-        if (mu != 0.0f) {
+    /* Terms that are off are added as exact zeros (wd*w with wd = 0,
+     * l2sp*(w - w) with no w0), so the loops have no branches. */
+    const float *w0p = l2sp != 0.0f ? w0 : w;
+    const int nt = cpu_of(be)->threads;
+    if (mu != 0.0f) {
+        /* step = buf, or g' + mu*buf with Nesterov: as factors a*g' + b*buf
+         * (a = 0, b = 1 or a = 1, b = mu), exact either way and branch-free */
+        const float a = nesterov ? 1.0f : 0.0f, b = nesterov ? mu : 1.0f;
+#pragma omp parallel for simd schedule(static) num_threads(nt)
+        for (size_t i = 0; i < n; i++) {
+            /* the order of torch.optim.SGD: decay into the gradient first */
+            float d = g[i] + wd * w[i];
+            d = d + l2sp * (w[i] - w0p[i]);
             float buf = mu * mom[i] + d;
             mom[i] = buf;
-            step = nesterov ? d + mu * buf : buf;
+            w[i] = w[i] - lr * (a * d + b * buf);
         }
-        w[i] = w[i] - lr * step;
+    } else {
+#pragma omp parallel for simd schedule(static) num_threads(nt)
+        for (size_t i = 0; i < n; i++) {
+            float d = g[i] + wd * w[i];
+            d = d + l2sp * (w[i] - w0p[i]);
+            w[i] = w[i] - lr * d;
+        }
     }
     /* the slab changed: cached weight copies are stale */
     cpu_of(be)->wgen++;
