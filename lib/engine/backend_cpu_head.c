@@ -33,11 +33,34 @@ int cpu_linear_fwd(xm_backend *be, const xm_tensor *x, const float *w, const flo
     const int n = x->n, in = x->c, out = y->c;
     const float *xd = x->data;
     float *yd = y->data;
+    /* Blocks of 4 outputs: 4 rows of w stay in L1 while the batch's rows of
+     * x (in L2) pass over them, so w streams from memory once, and the 4
+     * independent sums keep the adder busy. */
+    const long nob = (out + 3) / 4;
 #pragma omp parallel for schedule(static) num_threads(cpu_of(be)->threads)
-    for (long t = 0; t < (long)n * out; t++) {
-        int i = (int)(t / out), o = (int)(t % out);
-        float s = dot(xd + (size_t)i * in, w + (size_t)o * in, in);
-        yd[t] = b ? s + b[o] : s;
+    for (long t = 0; t < nob * n; t++) {
+        const int o0 = (int)(t / n) * 4, i = (int)(t % n);
+        const float *xi = xd + (size_t)i * in;
+        float *yi = yd + (size_t)i * out;
+        if (o0 + 4 <= out) {
+            const float *w0 = w + (size_t)o0 * in, *w1 = w0 + in, *w2 = w1 + in, *w3 = w2 + in;
+            float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+#pragma omp simd reduction(+ : s0, s1, s2, s3)
+            for (int k = 0; k < in; k++) {
+                s0 += xi[k] * w0[k];
+                s1 += xi[k] * w1[k];
+                s2 += xi[k] * w2[k];
+                s3 += xi[k] * w3[k];
+            }
+            yi[o0] = s0;
+            yi[o0 + 1] = s1;
+            yi[o0 + 2] = s2;
+            yi[o0 + 3] = s3;
+        } else {
+            for (int o = o0; o < out; o++) yi[o] = dot(xi, w + (size_t)o * in, in);
+        }
+        if (b)
+            for (int o = o0; o < o0 + 4 && o < out; o++) yi[o] += b[o];
     }
     return 0;
 }
@@ -71,20 +94,23 @@ int cpu_linear_bwd(xm_backend *be, const xm_tensor *x, const xm_tensor *dy, cons
         }
     }
     if (!dx) return 0;
-    /* dx[i,:] = sum_o dy[i,o] w[o,:]: split by (row, column block) */
+    /* dx[i,:] = sum_o dy[i,o] w[o,:], split by column block: a block of dx
+     * for the whole batch stays in L1 while w streams once */
     float *dxd = dx->data;
-    const int kb = 256, nkb = (in + kb - 1) / kb;
+    const int kb = 128, nkb = (in + kb - 1) / kb;
 #pragma omp parallel for schedule(static) num_threads(nt)
-    for (long t = 0; t < (long)n * nkb; t++) {
-        int i = (int)(t / nkb), k0 = (int)(t % nkb) * kb;
-        int k1 = k0 + kb < in ? k0 + kb : in;
-        float *row = dxd + (size_t)i * in;
-        for (int k = k0; k < k1; k++) row[k] = 0.0f;
+    for (int t = 0; t < nkb; t++) {
+        const int k0 = t * kb, k1 = k0 + kb < in ? k0 + kb : in;
+        for (int i = 0; i < n; i++)
+            for (int k = k0; k < k1; k++) dxd[(size_t)i * in + k] = 0.0f;
         for (int o = 0; o < out; o++) {
-            const float go = g[(size_t)i * out + o];
             const float *wo = w + (size_t)o * in;
+            for (int i = 0; i < n; i++) {
+                const float go = g[(size_t)i * out + o];
+                float *row = dxd + (size_t)i * in;
 #pragma omp simd
-            for (int k = k0; k < k1; k++) row[k] += go * wo[k];
+                for (int k = k0; k < k1; k++) row[k] += go * wo[k];
+            }
         }
     }
     return 0;

@@ -4,6 +4,7 @@
 #include "backend_cpu.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -140,6 +141,25 @@ int cpu_maxpool_fwd(xm_backend *be, void *plan, const xm_tensor *x, xm_tensor *y
     return 0;
 }
 
+/* The max is a copy of the first element that reached it, so that element
+ * is the first one with the same bits: comparing bits finds it, also for
+ * -0/+0 ties and NaN, and unlike a float select GCC vectorizes it. */
+static inline uint32_t bits_eq(float a, float b)
+{
+    uint32_t ua, ub;
+    memcpy(&ua, &a, 4);
+    memcpy(&ub, &b, 4);
+    return -(uint32_t)(ua == ub);
+}
+static inline float fbits_and(float f, uint32_t mask)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    u &= mask;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
 int cpu_maxpool_bwd(xm_backend *be, void *plan, const xm_tensor *x, const xm_tensor *y,
                     const xm_tensor *dy, xm_tensor *dx, xm_err *err)
 {
@@ -194,9 +214,8 @@ int cpu_maxpool_bwd(xm_backend *be, void *plan, const xm_tensor *x, const xm_ten
                         float *out = dxn + o;
 #pragma omp simd
                         for (int j = 0; j < nb; j++) {
-                            /* a NaN max routes nowhere (NaN == NaN is false) */
-                            float v = in[j], l = left[j], m = mx[j];
-                            float r = v == m ? l : 0.0f; /* routed here */
+                            float l = left[j];
+                            float r = fbits_and(l, bits_eq(in[j], mx[j])); /* routed here */
                             out[j] += r;
                             left[j] = l - r;
                         }
