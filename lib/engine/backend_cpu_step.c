@@ -2,11 +2,31 @@
  * SGD update over the parameter slab. */
 #include "backend_cpu.h"
 
-/* Stored pixel (y, x) channel ch of an image, 0 outside it. */
-static inline float pixel(const uint8_t *img, int h, int w, int c, int y, int x, int ch)
+#include <string.h>
+
+#include <omp.h>
+
+/* One output row of a crop: buf[ox*c + ch] = stored pixel (y, x0 + col, ch)
+ * with col = ox, or ow-1-ox when flipped (the flip follows the crop); 0
+ * outside the stored image. */
+static void crop_row(const uint8_t *img, int h, int w, int c, int y, int x0, int flip, int ow,
+                     float *buf)
 {
-    if (y < 0 || y >= h || x < 0 || x >= w) return 0.0f;
-    return (float)img[((size_t)y * w + x) * c + ch];
+    if (y < 0 || y >= h) {
+        memset(buf, 0, (size_t)ow * c * sizeof(float));
+        return;
+    }
+    const uint8_t *row = img + (size_t)y * w * c;
+    for (int ox = 0; ox < ow; ox++) {
+        const int sx = x0 + (flip ? ow - 1 - ox : ox);
+        float *o = buf + (size_t)ox * c;
+        if (sx < 0 || sx >= w) {
+            for (int ch = 0; ch < c; ch++) o[ch] = 0.0f;
+        } else {
+            const uint8_t *px = row + (size_t)sx * c;
+            for (int ch = 0; ch < c; ch++) o[ch] = (float)px[ch];
+        }
+    }
 }
 
 int cpu_input_mix(xm_backend *be, const uint8_t *records, const xm_mix_item *items,
@@ -19,30 +39,37 @@ int cpu_input_mix(xm_backend *be, const uint8_t *records, const xm_mix_item *ite
             (it->off_b >= 0 && (it->hb <= 0 || it->wb <= 0)))
             return xm_err_set(err, XM_EUSAGE, "cpu backend: input_mix: bad item %d", i);
     }
-    const int n = x->n, oh = x->h, ow = x->w, c = x->c;
+    const int n = x->n, oh = x->h, ow = x->w, c = x->c, nt = cpu_of(be)->threads;
+    const size_t rl = (size_t)ow * c; /* floats in an output row */
+    /* scratch: mean and std tiled along a row, then two row buffers per thread */
+    double *scr = cpu_scratch(be, (rl * (2 + 2 * (size_t)nt) + 1) / 2 + 1, err);
+    if (!scr) return err->code;
+    float *mrow = (float *)scr, *srow = mrow + rl, *bufs = srow + rl;
+    for (size_t k = 0; k < rl; k++) {
+        mrow[k] = mean[k % c];
+        srow[k] = std[k % c];
+    }
     float *out = x->data;
-#pragma omp parallel for schedule(static) num_threads(cpu_of(be)->threads)
-    for (long r = 0; r < (long)n * oh; r++) {
-        const int i = (int)(r / oh), oy = (int)(r % oh);
-        const xm_mix_item *it = &items[i];
-        const uint8_t *a = records + it->off_a;
-        const uint8_t *b = it->off_b >= 0 ? records + it->off_b : NULL;
-        const float lam = b ? it->lam : 1.0f, mu = 1.0f - lam;
-        float *o = out + (size_t)r * ow * c;
-        for (int ox = 0; ox < ow; ox++) {
-            /* flip after the crop: column ox of the output is column
-             * ow-1-ox of the crop */
-            const int xa = it->xa + (it->flip_a ? ow - 1 - ox : ox);
-            const int ya = it->ya + oy;
-            int xb = 0, yb = 0;
-            if (b) {
-                xb = it->xb + (it->flip_b ? ow - 1 - ox : ox);
-                yb = it->yb + oy;
-            }
-            for (int ch = 0; ch < c; ch++) {
-                float v = pixel(a, it->ha, it->wa, c, ya, xa, ch);
-                if (b) v = lam * v + mu * pixel(b, it->hb, it->wb, c, yb, xb, ch);
-                o[(size_t)ox * c + ch] = (v / 255.0f - mean[ch]) / std[ch];
+#pragma omp parallel num_threads(nt)
+    {
+        float *va = bufs + 2 * rl * (size_t)omp_get_thread_num(), *vb = va + rl;
+#pragma omp for schedule(static)
+        for (long r = 0; r < (long)n * oh; r++) {
+            const int i = (int)(r / oh), oy = (int)(r % oh);
+            const xm_mix_item *it = &items[i];
+            float *o = out + (size_t)r * rl;
+            crop_row(records + it->off_a, it->ha, it->wa, c, it->ya + oy, it->xa, it->flip_a, ow,
+                     va);
+            if (it->off_b >= 0) {
+                crop_row(records + it->off_b, it->hb, it->wb, c, it->yb + oy, it->xb,
+                         it->flip_b, ow, vb);
+                const float lam = it->lam, mu = 1.0f - lam;
+#pragma omp simd
+                for (size_t k = 0; k < rl; k++)
+                    o[k] = ((lam * va[k] + mu * vb[k]) / 255.0f - mrow[k]) / srow[k];
+            } else {
+#pragma omp simd
+                for (size_t k = 0; k < rl; k++) o[k] = (va[k] / 255.0f - mrow[k]) / srow[k];
             }
         }
     }
