@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <omp.h>
+
 /* Weights in the layout a primitive asked for, cached across calls. */
 typedef struct wcache {
     dnnl_memory_desc_t md; /* the primitive's weights layout */
@@ -96,6 +98,7 @@ static int wcache_get(cpu_impl *c, conv_plan *p, wcache *wc, const float *w,
                       dnnl_memory_t *out, xm_err *err)
 {
     int rc = 0;
+    omp_set_num_threads(c->threads); /* oneDNN reads the calling thread's setting */
     CPU_DNNL(dnnl_memory_set_data_handle, (p->m_wu, (void *)w));
     if (wc->direct) {
         *out = p->m_wu;
@@ -321,6 +324,7 @@ int cpu_conv_bwd_weights(xm_backend *be, void *plan, const xm_tensor *x, const x
         check_act(p, dy, 1, "dy", "conv_bwd_weights", err))
         return err->code;
     if (!p->bwdw && (rc = bwdw_init(c, p, err))) return rc;
+    omp_set_num_threads(c->threads); /* oneDNN reads the calling thread's setting */
     CPU_DNNL(dnnl_memory_set_data_handle, (p->m_src, x->data));
     CPU_DNNL(dnnl_memory_set_data_handle, (p->m_dst, dy->data));
     CPU_DNNL(dnnl_memory_set_data_handle, (p->m_wu, dw));
