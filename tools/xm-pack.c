@@ -26,7 +26,8 @@
 typedef struct opts {
     int64_t size, channels, threads, shard_size, level, filter, block_kib;
     int native, strict, info, verify, extract;
-    const char *out, *classes, *idx_labels, *records;
+    const char *out, *classes, *idx_labels, *records, *codec;
+    int64_t quality;
     xm_cli cli;
     xm_log log;
 } opts;
@@ -57,6 +58,7 @@ static int mode_info(opts *o, xm_err *err)
         if (in.h) printf("  shape     %dx%dx%d (H x W x C, every record)\n", in.h, in.w, in.c);
         else printf("  shape     varies per record\n");
         printf("  blocks    %u (largest %u bytes uncompressed)\n", in.n_blocks, in.max_block_raw);
+        printf("  codec     %s\n", in.codec == XM_XMS_CODEC_JPEG ? "jpeg (lossy)" : "raw");
         printf("  filter    %s\n", FILTER_NAME[in.filter]);
         printf("  pixels    %llu bytes\n", (unsigned long long)in.raw_bytes);
         printf("  file      %llu bytes (data %llu, metadata %llu, index %llu)\n",
@@ -182,7 +184,11 @@ static int mode_pack(opts *o, xm_err *err)
         else xm_log_warn(&o->log, "%s", src.warnings[k]);
     }
     if (!rc && src.n == 0) rc = xm_err_set(err, XM_EDATA, "no images found in the inputs");
-    xm_xms_wopts wo = {.level = (int)o->level, .filter = (int)o->filter, .block_bytes = (size_t)o->block_kib * 1024};
+    xm_xms_wopts wo = {.level = (int)o->level, .filter = (int)o->filter, .block_bytes = (size_t)o->block_kib * 1024,
+                       .quality = (int)o->quality};
+    if (o->codec && !strcmp(o->codec, "jpeg")) wo.codec = XM_XMS_CODEC_JPEG;
+    else if (o->codec && strcmp(o->codec, "raw"))
+        rc = xm_err_set(err, XM_EUSAGE, "--codec: '%s': must be raw or jpeg", o->codec);
     xm_xms_out *out = NULL;
     if (!rc) rc = xm_xms_out_open(o->out, o->shard_size, o->cli.force ? XM_ATOMIC_FORCE : 0, &wo, &out, err);
     if (!rc) rc = xm_xms_out_set_classes(out, (const char *const *)src.classes, src.nclasses, err);
@@ -232,6 +238,8 @@ int main(int argc, char **argv)
         {"idx-labels", 0, XM_OPT_STR, &o.idx_labels, "FILE", "labels for an IDX images file", 0, 0},
         {"level", 0, XM_OPT_INT, &o.level, "L", "zstd level (default 3)", 1, 19},
         {"filter", 0, XM_OPT_INT, &o.filter, "F", "prediction filter: 0 none, 1 sub, 2 up (default), 3 avg, 4 paeth", 0, 4},
+        {"codec", 0, XM_OPT_STR, &o.codec, "raw|jpeg", "record codec: raw pixels (lossless, default) or JPEG bytes", 0, 0},
+        {"quality", 0, XM_OPT_INT, &o.quality, "Q", "JPEG quality for --codec jpeg (default 90)", 1, 100},
         {"block-kib", 0, XM_OPT_INT, &o.block_kib, "K", "target block size in KiB (default 16)", 1, 262144},
         {"info", 0, XM_OPT_FLAG, &o.info, NULL, "print the header and sizes of FILE.xms...", 0, 0},
         {"verify", 0, XM_OPT_FLAG, &o.verify, NULL, "check every checksum of FILE.xms... (exit 65 at the first bad block)", 0, 0},

@@ -26,11 +26,17 @@
 enum { XM_XMS_FILTER_NONE = 0, XM_XMS_FILTER_SUB = 1, XM_XMS_FILTER_UP = 2,
        XM_XMS_FILTER_AVG = 3, XM_XMS_FILTER_PAETH = 4 };
 
+/* Record codecs: how a record's bytes sit in its (zstd-compressed) block. */
+enum { XM_XMS_CODEC_RAW = 0,  /* pixels, lossless (after the prediction filter) */
+       XM_XMS_CODEC_JPEG = 1  /* JPEG bytes re-encoded at the packed size: lossy, small */ };
+
 /* ---- writing ---- */
 typedef struct xm_xms_wopts {
     int level;          /* zstd level; 0 = default (3) */
-    int filter;         /* XM_XMS_FILTER_*; see formats/xms.md for the default */
+    int filter;         /* XM_XMS_FILTER_*; see formats/xms.md for the default (raw codec only) */
     size_t block_bytes; /* target uncompressed block size; 0 = default */
+    int codec;          /* XM_XMS_CODEC_*; default raw */
+    int quality;        /* JPEG quality 1..100; 0 = default (90) */
 } xm_xms_wopts;
 
 #define XM_XMS_DEFAULT_LEVEL 3
@@ -81,8 +87,9 @@ typedef struct xm_xms_info {
     uint32_t n_classes, n_blocks;
     int h, w, c;          /* 0 when shapes differ per record */
     int filter;
+    int codec;            /* XM_XMS_CODEC_* */
     uint64_t file_size;
-    uint64_t raw_bytes;   /* sum of record sizes (pixels) */
+    uint64_t raw_bytes;   /* sum of record sizes (decoded pixels) */
     uint64_t data_bytes;  /* compressed blocks */
     uint64_t meta_bytes;  /* compressed metadata */
     uint64_t index_bytes;

@@ -15,7 +15,7 @@ enum {
     H_H = 32, H_W = 34, H_C = 36, H_FILTER = 37, H_FLAGS = 38, H_INDEX_OFF = 40,
     H_INDEX_SIZE = 48, H_INDEX_HASH = 56, H_META_OFF = 64, H_META_CSIZE = 72,
     H_META_RSIZE = 76, H_META_HASH = 80, H_FILE_SIZE = 88, H_MAX_BLOCK = 96,
-    H_INDEX_RSIZE = 104, H_HASH = 120
+    H_CODEC = 100, H_INDEX_RSIZE = 104, H_HASH = 120
 };
 
 static inline void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }

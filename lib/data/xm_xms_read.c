@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #define ZSTD_STATIC_LINKING_ONLY /* ZSTD_getFrameHeader */
+#include <turbojpeg.h>
 #include <zstd.h>
 
 #include "xm_hash.h"
@@ -38,6 +39,7 @@ struct xm_xms_cursor {
     ZSTD_DCtx *dctx;
     uint8_t *cbuf, *raw, *rec;
     size_t ccap, rcap, reccap;
+    tjhandle tj;      /* JPEG codec, created on first use */
     uint64_t file_id; /* header checksum of the file the cached block is from */
     int64_t block;    /* cached block, -1 none */
     int window_log;
@@ -139,6 +141,7 @@ int xm_xms_open(const char *path, const xm_xms_limits *lim, xm_xms **out, xm_err
     in->w = get16(hd + H_W);
     in->c = hd[H_C];
     in->filter = hd[H_FILTER];
+    in->codec = hd[H_CODEC];
     in->file_size = get64(hd + H_FILE_SIZE);
     in->max_block_raw = get32(hd + H_MAX_BLOCK);
     uint64_t index_off = get64(hd + H_INDEX_OFF), index_size = get64(hd + H_INDEX_SIZE);
@@ -149,6 +152,9 @@ int xm_xms_open(const char *path, const xm_xms_limits *lim, xm_xms **out, xm_err
         BAD("%s: truncated or extended: %llu bytes, header says %llu", path,
             (unsigned long long)fsize, (unsigned long long)in->file_size);
     if (in->filter > XM_XMS_FILTER_PAETH) BAD("%s: unknown filter %d", path, in->filter);
+    if (in->codec > XM_XMS_CODEC_JPEG) BAD("%s: unknown codec %d", path, in->codec);
+    if (in->codec == XM_XMS_CODEC_JPEG && in->filter) BAD("%s: a filter with the JPEG codec", path);
+    if (hd[101] || hd[102] || hd[103] || get64(hd + 112)) BAD("%s: reserved header bytes set", path);
     if (get16(hd + H_FLAGS) != 0) BAD("%s: unknown flags", path);
     if (in->n_records > x->lim.max_records)
         BAD("%s: %llu records over the limit", path, (unsigned long long)in->n_records);
@@ -272,7 +278,15 @@ int xm_xms_open(const char *path, const xm_xms_limits *lim, xm_xms **out, xm_err
         if (rb != b || ro != off_in_block) BAD("%s: record %llu: bad position", path, (unsigned long long)i);
         if (h == 0 || w == 0 || (c != 1 && c != 3) || r[13] || r[14] || r[15])
             BAD("%s: record %llu: bad shape", path, (unsigned long long)i);
-        uint64_t size = h * w * c;
+        uint64_t size = h * w * c; /* decoded */
+        uint64_t stored = size;    /* bytes in the block */
+        if (in->codec == XM_XMS_CODEC_JPEG) {
+            /* A JPEG record runs to the next record of its block, or the block end. */
+            uint64_t next = x->blocks[b].rsize;
+            if (i + 1 < in->n_records && get32(r + XMS_RECORD_ENTRY) == b) next = get32(r + XMS_RECORD_ENTRY + 4);
+            if (next <= ro) BAD("%s: record %llu: bad JPEG length", path, (unsigned long long)i);
+            stored = next - ro;
+        }
         if (size > x->lim.max_record_bytes)
             BAD("%s: record %llu: size %llu over the limit", path, (unsigned long long)i,
                 (unsigned long long)size);
@@ -282,7 +296,7 @@ int xm_xms_open(const char *path, const xm_xms_limits *lim, xm_xms **out, xm_err
         if ((in->h && h != (uint64_t)in->h) || (in->w && w != (uint64_t)in->w) ||
             (in->c && c != (uint64_t)in->c))
             BAD("%s: record %llu: shape differs from the header", path, (unsigned long long)i);
-        off_in_block += size;
+        off_in_block += stored;
         if (off_in_block > x->blocks[b].rsize) BAD("%s: block %u: records overflow it", path, b);
         in->raw_bytes += size;
     }
@@ -353,6 +367,7 @@ void xm_xms_cursor_free(xm_xms_cursor *c)
 {
     if (!c) return;
     ZSTD_freeDCtx(c->dctx);
+    if (c->tj) tjDestroy(c->tj);
     free(c->cbuf);
     free(c->raw);
     free(c->rec);
@@ -407,7 +422,29 @@ int xm_xms_read(const xm_xms *x, xm_xms_cursor *cur, uint64_t i, xm_xms_rec *r, 
     int rc = load_block(x, cur, b, err);
     if (rc) return rc;
     xm_xms_peek(x, i, r);
-    r->px = cur->raw + off;
+    if (x->info.codec == XM_XMS_CODEC_RAW) {
+        r->px = cur->raw + off;
+        return 0;
+    }
+    /* JPEG: its bytes run to the next record of the block (checked on open). */
+    uint32_t end = x->blocks[b].rsize;
+    if (i + 1 < x->info.n_records && get32(e + XMS_RECORD_ENTRY) == b) end = get32(e + XMS_RECORD_ENTRY + 4);
+    size_t size = (size_t)r->h * r->w * r->c;
+    if (!cur->tj && !(cur->tj = tjInitDecompress()))
+        return xm_err_set(err, XM_EFAIL, "cannot start the JPEG decoder");
+    if (ensure(&cur->rec, &cur->reccap, size)) return xm_err_set(err, XM_EFAIL, "out of memory");
+    int jw, jh, sub, cs;
+    unsigned char *jp = cur->raw + off;
+    if (tjDecompressHeader3(cur->tj, jp, end - off, &jw, &jh, &sub, &cs) != 0 || jw != r->w || jh != r->h ||
+        (r->c == 1) != (cs == TJCS_GRAY))
+        return xm_err_set(err, XM_EDATA, "%s: record %llu: JPEG header does not match the index", x->path,
+                          (unsigned long long)i);
+    /* Any warning (truncated, corrupt data) is an error: stored data must be clean. */
+    if (tjDecompress2(cur->tj, jp, end - off, cur->rec, r->w, 0, r->h, r->c == 1 ? TJPF_GRAY : TJPF_RGB,
+                      TJFLAG_ACCURATEDCT | TJFLAG_STOPONWARNING) != 0)
+        return xm_err_set(err, XM_EDATA, "%s: record %llu: bad JPEG: %s", x->path, (unsigned long long)i,
+                          tjGetErrorStr2(cur->tj));
+    r->px = cur->rec;
     return 0;
 }
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <turbojpeg.h>
 #include <zstd.h>
 
 #include "xm_hash.h"
@@ -36,6 +37,7 @@ struct xm_xms_writer {
     size_t nraw, rawcap, compcap;
     uint8_t *scratch;         /* filtered block (serial mode) */
     size_t scratchcap;
+    tjhandle tj;              /* JPEG codec (serial mode) */
     uint32_t blk_nrec;
     uint64_t off;             /* next write offset */
     blk *blocks;
@@ -53,7 +55,7 @@ struct xm_xms_writer {
      * and xm_xms_writer_sync filters and compresses them on the pool, one
      * zstd context per worker, then writes them in order. */
     xm_pool *pool;
-    struct wctx { ZSTD_CCtx *cc; uint8_t *scratch; size_t scap; } *wc;
+    struct wctx { ZSTD_CCtx *cc; tjhandle tj; uint8_t *scratch; size_t scap; } *wc;
     int nwc;
     struct pend { uint32_t block; uint8_t *raw, *comp; size_t csize; const char *why; } *pend;
     size_t npend, pendcap;
@@ -96,9 +98,13 @@ xm_xms_writer *xm_xms_writer_new(int fd, const char *name, const xm_xms_wopts *o
     if (o) w->o = *o;
     if (w->o.level == 0) w->o.level = XM_XMS_DEFAULT_LEVEL;
     if (w->o.block_bytes == 0) w->o.block_bytes = XM_XMS_DEFAULT_BLOCK;
-    if (w->o.filter < 0 || w->o.filter > XM_XMS_FILTER_PAETH) {
+    if (w->o.quality == 0) w->o.quality = 90;
+    if (w->o.codec == XM_XMS_CODEC_JPEG) w->o.filter = XM_XMS_FILTER_NONE; /* JPEG predicts itself */
+    if (w->o.filter < 0 || w->o.filter > XM_XMS_FILTER_PAETH || w->o.codec < 0 ||
+        w->o.codec > XM_XMS_CODEC_JPEG || w->o.quality < 1 || w->o.quality > 100) {
+        xm_err_set(err, XM_EUSAGE, "bad writer options (filter %d, codec %d, quality %d)", w->o.filter,
+                   w->o.codec, w->o.quality);
         free(w);
-        xm_err_set(err, XM_EUSAGE, "unknown filter %d", o->filter);
         return NULL;
     }
     w->cctx = ZSTD_createCCtx();
@@ -118,7 +124,9 @@ void xm_xms_writer_free(xm_xms_writer *w)
 {
     if (!w) return;
     ZSTD_freeCCtx(w->cctx);
+    if (w->tj) tjDestroy(w->tj);
     for (int i = 0; i < w->nwc; i++) {
+        if (w->wc[i].tj) tjDestroy(w->wc[i].tj);
         ZSTD_freeCCtx(w->wc[i].cc);
         free(w->wc[i].scratch);
     }
@@ -164,22 +172,63 @@ int xm_xms_writer_set_classes(xm_xms_writer *w, const char *const *names, int n,
     return 0;
 }
 
-/* Filter the records of block b (raw pixels) into *scratch if a filter is
- * set, and compress. Returns the compressed size or a zstd error code. */
-static size_t compress_block(const xm_xms_writer *w, ZSTD_CCtx *cc, uint8_t **scratch, size_t *scap,
-                             uint32_t b, const uint8_t *raw, uint8_t *comp, size_t ccap)
+/* Encode the records of block b (raw pixels, packed in record order): JPEG
+ * them into *scratch (fixing each record's offset and the block's size), or
+ * filter them into *scratch, or take them as they are; then compress into
+ * *comp. Returns the compressed size, or a zstd error code / (size_t)-1. */
+static size_t compress_block(xm_xms_writer *w, ZSTD_CCtx *cc, tjhandle *tj, uint8_t **scratch,
+                             size_t *scap, uint32_t b, const uint8_t *raw, uint8_t **comp, size_t *ccap,
+                             const char **why)
 {
-    const blk *k = &w->blocks[b];
+    blk *k = &w->blocks[b];
     const uint8_t *src = raw;
-    if (w->o.filter) {
-        if (grow((void **)scratch, scap, k->rsize, 1)) return (size_t)-1;
+    if (w->o.codec == XM_XMS_CODEC_JPEG) {
+        if (!*tj && !(*tj = tjInitCompress())) {
+            *why = "cannot start the JPEG encoder";
+            return (size_t)-1;
+        }
+        size_t in = 0, out = 0;
+        for (uint64_t i = k->first; i < k->first + k->nrec; i++) {
+            rec *r = &w->recs[i];
+            unsigned char *jb = NULL;
+            unsigned long jl = 0;
+            if (tjCompress2(*tj, raw + in, r->w, 0, r->h, r->c == 1 ? TJPF_GRAY : TJPF_RGB, &jb, &jl,
+                            r->c == 1 ? TJSAMP_GRAY : TJSAMP_420, w->o.quality, TJFLAG_ACCURATEDCT) != 0 ||
+                grow((void **)scratch, scap, out + jl, 1)) {
+                tjFree(jb);
+                *why = "JPEG encoding failed";
+                return (size_t)-1;
+            }
+            memcpy(*scratch + out, jb, jl);
+            tjFree(jb);
+            r->off = (uint32_t)out;
+            in += (size_t)r->h * r->w * r->c;
+            out += jl;
+        }
+        if (out > UINT32_MAX) {
+            *why = "block too large";
+            return (size_t)-1;
+        }
+        k->rsize = (uint32_t)out;
+        src = *scratch;
+    } else if (w->o.filter) {
+        if (grow((void **)scratch, scap, k->rsize, 1)) {
+            *why = "out of memory";
+            return (size_t)-1;
+        }
         for (uint64_t i = k->first; i < k->first + k->nrec; i++) {
             const rec *r = &w->recs[i];
             xm_xms_filter(w->o.filter, raw + r->off, *scratch + r->off, r->h, r->w, r->c);
         }
         src = *scratch;
     }
-    return ZSTD_compress2(cc, comp, ccap, src, k->rsize);
+    if (grow((void **)comp, ccap, ZSTD_compressBound(k->rsize), 1)) {
+        *why = "out of memory";
+        return (size_t)-1;
+    }
+    size_t cs = ZSTD_compress2(cc, *comp, *ccap, src, k->rsize);
+    if (ZSTD_isError(cs)) *why = ZSTD_getErrorName(cs);
+    return cs;
 }
 
 static int write_block(xm_xms_writer *w, uint32_t b, const uint8_t *comp, size_t cs, xm_err *err)
@@ -190,6 +239,7 @@ static int write_block(xm_xms_writer *w, uint32_t b, const uint8_t *comp, size_t
     k->off = w->off;
     k->csize = (uint32_t)cs;
     k->chash = (uint32_t)xm_xxh64(comp, cs, 0);
+    if (k->rsize > w->max_block) w->max_block = k->rsize; /* known only now for JPEG */
     w->off += cs;
     return 0;
 }
@@ -207,7 +257,6 @@ static int flush_block(xm_xms_writer *w, xm_err *err)
     k->rsize = (uint32_t)w->nraw;
     k->nrec = w->blk_nrec;
     k->first = w->nrecs - w->blk_nrec;
-    if (k->rsize > w->max_block) w->max_block = k->rsize;
     w->blk_nrec = 0;
     if (w->pool) {
         if (grow((void **)&w->pend, &w->pendcap, w->npend + 1, sizeof *w->pend))
@@ -218,11 +267,11 @@ static int flush_block(xm_xms_writer *w, xm_err *err)
         w->nraw = 0;
         return 0;
     }
-    size_t bound = ZSTD_compressBound(k->rsize);
-    if (grow((void **)&w->comp, &w->compcap, bound, 1)) return xm_err_set(err, XM_EFAIL, "out of memory");
-    size_t cs = compress_block(w, w->cctx, &w->scratch, &w->scratchcap, b, w->raw, w->comp, w->compcap);
+    const char *why = NULL;
+    size_t cs = compress_block(w, w->cctx, &w->tj, &w->scratch, &w->scratchcap, b, w->raw, &w->comp,
+                               &w->compcap, &why);
     w->nraw = 0;
-    if (ZSTD_isError(cs)) return xm_err_set(err, XM_EFAIL, "%s: zstd: %s", w->name, ZSTD_getErrorName(cs));
+    if (why) return xm_err_set(err, XM_EFAIL, "%s: block %u: %s", w->name, b, why);
     return write_block(w, b, w->comp, cs, err);
 }
 
@@ -259,15 +308,11 @@ static void compress_pending(void *ctx, int64_t i, int worker)
     xm_xms_writer *w = ctx;
     struct pend *p = &w->pend[i];
     struct wctx *c = &w->wc[worker];
-    size_t bound = ZSTD_compressBound(w->blocks[p->block].rsize);
-    p->comp = malloc(bound);
-    if (!p->comp) {
-        p->why = "out of memory";
-        return;
-    }
-    size_t cs = compress_block(w, c->cc, &c->scratch, &c->scap, p->block, p->raw, p->comp, bound);
-    if (ZSTD_isError(cs)) p->why = ZSTD_getErrorName(cs);
-    else p->csize = cs;
+    size_t cap = 0;
+    p->comp = NULL;
+    size_t cs = compress_block(w, c->cc, &c->tj, &c->scratch, &c->scap, p->block, p->raw, &p->comp, &cap,
+                               &p->why);
+    if (!p->why) p->csize = cs;
 }
 
 int xm_xms_writer_sync(xm_xms_writer *w, xm_err *err)
@@ -277,7 +322,7 @@ int xm_xms_writer_sync(xm_xms_writer *w, xm_err *err)
     int rc = 0;
     for (size_t i = 0; i < w->npend; i++) {
         struct pend *p = &w->pend[i];
-        if (!rc && p->why) rc = xm_err_set(err, XM_EFAIL, "%s: zstd: %s", w->name, p->why);
+        if (!rc && p->why) rc = xm_err_set(err, XM_EFAIL, "%s: block %u: %s", w->name, p->block, p->why);
         if (!rc) rc = write_block(w, p->block, p->comp, p->csize, err);
         free(p->raw);
         free(p->comp);
@@ -430,6 +475,7 @@ int xm_xms_writer_finish(xm_xms_writer *w, xm_err *err)
         hd[H_C] = (uint8_t)w->c;
     }
     hd[H_FILTER] = (uint8_t)w->o.filter;
+    hd[H_CODEC] = (uint8_t)w->o.codec;
     put64(hd + H_INDEX_OFF, index_off);
     put64(hd + H_INDEX_SIZE, ics);
     put64(hd + H_INDEX_RSIZE, isize);

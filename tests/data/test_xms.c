@@ -230,6 +230,55 @@ int main(void)
         XM_CHECKF(same_bytes, "pool-compressed file differs from the serial one");
     }
 
+    /* JPEG codec: lossy but close, same shapes/labels/names, deterministic
+     * reads, pool and serial writes byte-identical. */
+    for (int mixed = 0; mixed <= 1; mixed++) {
+        make_samples(mixed);
+        xm_xms_wopts jo = {.codec = XM_XMS_CODEC_JPEG, .quality = 95, .block_bytes = 3000};
+        XM_CHECK(write_file(p1, 0, N, &jo) == 0);
+        g_pool = xm_pool_new(2, &e);
+        XM_CHECK(write_file(p2, 0, N, &jo) == 0);
+        xm_pool_free(g_pool);
+        g_pool = NULL;
+        char cmd[600];
+        snprintf(cmd, sizeof cmd, "cmp -s %s %s", p1, p2);
+        XM_CHECKF(system(cmd) == 0, "JPEG: pool-compressed file differs from the serial one");
+        xm_xms *x = NULL;
+        xm_err_clear(&e);
+        XM_CHECKF(xm_xms_open(p1, NULL, &x, &e) == 0, "open JPEG: %s", e.msg);
+        if (!x) continue;
+        xm_xms_info in;
+        xm_xms_get_info(x, &in);
+        XM_CHECK(in.codec == XM_XMS_CODEC_JPEG && in.filter == 0 && in.n_records == N);
+        xm_xms_cursor *c1 = xm_xms_cursor_new(&e), *c2 = xm_xms_cursor_new(&e);
+        double err_sum = 0, n_px = 0;
+        int meta_ok = 1, det_ok = 1;
+        for (int i = N - 1; i >= 0; i--) { /* reverse order: no block cache help */
+            xm_xms_rec r, r2;
+            if (xm_xms_read(x, c1, (uint64_t)i, &r, &e)) {
+                meta_ok = 0;
+                break;
+            }
+            const sample *sm = &S[i];
+            meta_ok &= r.h == sm->h && r.w == sm->w && r.c == sm->c && r.label == sm->label &&
+                       strcmp(r.name, sm->name) == 0;
+            size_t n = (size_t)r.h * r.w * r.c;
+            for (size_t k = 0; k < n; k++) err_sum += abs((int)r.px[k] - (int)sm->px[k]);
+            n_px += (double)n;
+            uint8_t *copy = malloc(n);
+            memcpy(copy, r.px, n);
+            det_ok &= xm_xms_read(x, c2, (uint64_t)i, &r2, &e) == 0 && memcmp(copy, r2.px, n) == 0;
+            free(copy);
+        }
+        XM_CHECK(meta_ok && det_ok);
+        XM_CHECKF(err_sum / n_px < 4.0, "JPEG q95 mean abs error %.2f levels", err_sum / n_px);
+        int64_t bb;
+        XM_CHECK(xm_xms_verify(x, c1, &bb, &e) == 0);
+        xm_xms_cursor_free(c1);
+        xm_xms_cursor_free(c2);
+        xm_xms_close(x);
+    }
+
     /* Several files as one set, read from 4 threads at once. */
     make_samples(1);
     xm_xms_wopts o = {.block_bytes = 3000};
