@@ -41,6 +41,14 @@ has out '^  records   5$'
 has out '^  shape     32x32x3'
 has out '^  class 2  c +1$'
 
+# the lossy JPEG codec: packs, verifies, says so in --info
+expect 0 "$PACK" good -o tj.xms --size 32 --channels 3 --codec jpeg --quality 85 -q
+expect 0 "$PACK" --info tj.xms
+has out '^  codec     jpeg \(lossy\)$'
+expect 0 "$PACK" --extract tj.xms --records 0 -o exj
+expect 2 "$PACK" good -o tk.xms --codec webp
+has err "^xm-pack: error: --codec: 'webp': must be raw or jpeg$"
+
 # 2. --extract: PNGs named so they sort in record order
 expect 0 "$PACK" --extract t1.xms --records 4,0,3 -o ex
 [ "$(ls ex | tr '\n' ' ')" = "000000.png 000003.png 000004.png " ] || { echo "FAIL: extract names: $(ls ex)"; fails=$((fails + 1)); }
