@@ -12,7 +12,8 @@
 # --size S != 28 the images are packed at S x S x 3 (first 10,000 test
 # images as the target, and again as the source). Step time = the mean of
 # the metrics windows after the first (the first third of the steps is
-# warm-up: plans, allocations, caches).
+# warm-up: plans, allocations, caches). XM_BENCH_DATA=DIR: use DIR's
+# tgt.xms, src.xms and pairs.h5 instead (no packing, no Python).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 BIN=$here/build/bin
@@ -33,17 +34,21 @@ while [ $# -gt 0 ]; do
 done
 FM=${XM_FMNIST:-/usr/share/datasets/fashion-mnist}
 PY=${XM_PY:-/usr/bin/python3}
+DATA=
+[ -z "${XM_BENCH_DATA:-}" ] || DATA=$(cd "$XM_BENCH_DATA" && pwd)
 W=$(mktemp -d /tmp/xm_bench_step.XXXXXX)
 trap 'rm -rf "$W"' EXIT
 cd "$W"
-if [ "$SIZE" = 28 ]; then
+if [ -n "$DATA" ]; then   # prepared tgt.xms, src.xms, pairs.h5 (e.g. a GPU machine)
+    for f in tgt.xms src.xms pairs.h5; do ln -s "$DATA/$f" $f; done
+elif [ "$SIZE" = 28 ]; then
     "$BIN/xm-pack" -q "$FM/train-images-idx3-ubyte.gz" -o tgt.xms
     "$BIN/xm-pack" -q "$FM/t10k-images-idx3-ubyte.gz" -o src.xms
 else
     "$BIN/xm-pack" -q --size "$SIZE" --channels 3 "$FM/t10k-images-idx3-ubyte.gz" -o tgt.xms
     cp tgt.xms src.xms
 fi
-$PY - <<'EOF'
+[ -e pairs.h5 ] || $PY - <<'EOF'
 import h5py, numpy as np
 with h5py.File("pairs.h5", "w") as f:
     f["target"] = np.arange(10, dtype=np.int32)
