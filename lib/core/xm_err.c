@@ -59,7 +59,12 @@ int xm_err_prefix(xm_err *e, const char *fmt, ...)
     vsnprintf(head, sizeof head, fmt, ap);
     va_end(ap);
     memcpy(old, e->msg, sizeof old);
-    snprintf(e->msg, sizeof e->msg, "%s: %s", head, old);
+    /* Join in a buffer big enough for both, then cut to the message size
+     * (keeps -Wformat-truncation quiet without hiding real truncation). */
+    char both[2 * XM_ERR_MSG_MAX + 4];
+    snprintf(both, sizeof both, "%s: %s", head, old);
+    memcpy(e->msg, both, sizeof e->msg - 1);
+    e->msg[sizeof e->msg - 1] = '\0';
     one_line(e->msg);
     return e->code;
 }
