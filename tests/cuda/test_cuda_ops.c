@@ -1,7 +1,7 @@
 /* test_cuda_ops.c: every op of the CUDA backend against the CPU backend on
  * the same random inputs, in F32 (rel err < 1e-4, TF32 off), BF16 and F16
- * (rel err < 1e-2; inputs pre-rounded to bf16 so both sides see the same
- * values). Without a GPU: "skipped: no GPU", exit 77.
+ * (rel err < 1e-2; inputs pre-rounded to the GPU dtype by tc_round, so both
+ * sides see the same values). Without a GPU: "skipped: no GPU", exit 77.
  * XM_TEST_VERBOSE=1 prints every comparison. */
 #include "test_cuda_common.h"
 
