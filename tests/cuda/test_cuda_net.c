@@ -5,8 +5,27 @@
  * batch-norm running statistics, then one SGD step and eval-mode logits.
  * Cases: ResNet-20 (1x28x28, batch 8, fc 10 + source_fc 6) and ResNet-18
  * (3x64x64, batch 4, fc 10), in F32 (rel err < 1e-3 per tensor) and BF16
- * (looser: logits/loss 5e-2, whole gradient slab 1e-1; per-tensor worst
- * printed). Without a GPU: "skipped: no GPU", exit 77. */
+ * (per-tensor worst printed, thresholds in bf16_tol below). Without a GPU:
+ * "skipped: no GPU", exit 77.
+ *
+ * BF16 thresholds come from bench/bf16_grad_calib.py (PyTorch 1.13 on the
+ * CPU, the same networks, batches and torchvision init, seeds 1-3, errors
+ * against float64): with every activation and activation gradient stored
+ * in bf16 as this backend does (float32 statistics and accumulation), a
+ * random-init net at batch 4-8 honestly lands far from its float32
+ * gradients: the BN backward dx = k (dy - mean(dy) - xhat mean(dy xhat))
+ * cancels most of dy in every block, and the bf16 rounding of dy survives.
+ *                         emulated xm bf16     torch autocast bf16   GPU run 1
+ *   ResNet-20 slab        0.26-0.29            0.46-0.53             0.272
+ *             logits      0.004-0.008          0.014-0.022           < 0.05
+ *             eval+SGD    0.017-0.023          0.029-0.034           < 0.05
+ *   ResNet-18 slab        0.37-0.40            0.93-0.98             0.389
+ *             logits      0.027-0.048          0.17-0.33             < 0.05
+ *             eval+SGD    0.033-0.059          0.11-0.13             0.129
+ * (eval+SGD: eval-mode logits after one SGD step.) Thresholds: about 1.5x
+ * the largest emulated value, and 1.5x autocast's for ResNet-18's eval+SGD,
+ * where the test's inputs (uint8 records through input_mix) sit above the
+ * emulation's Gaussian ones and match autocast. */
 #include "test_cuda_common.h"
 #include "xm_net.h"
 
@@ -52,11 +71,18 @@ static void cmp_tensor(side *c, side *g, const xm_tensor *tc, const xm_tensor *t
     free(b);
 }
 
+/* BF16 thresholds per case (see the top comment): train-mode logits, loss
+ * and features; the whole gradient slab; eval-mode logits after one step. */
+typedef struct bf16_tol {
+    double out, grad, eval;
+} bf16_tol;
+
 static void net_case(xm_backend *cpu, xm_precision prec, const char *arch, int in_ch, int size,
-                     int batch, int classes, int src_classes)
+                     int batch, int classes, int src_classes, bf16_tol bt)
 {
     int f32 = prec == XM_PREC_F32;
-    double tol_out = f32 ? 1e-3 : 5e-2, tol_grad = f32 ? 1e-3 : 1e-1;
+    double tol_out = f32 ? 1e-3 : bt.out, tol_grad = f32 ? 1e-3 : bt.grad;
+    double tol_eval = f32 ? 1e-3 : bt.eval;
     char tag[96], name[200];
     snprintf(tag, sizeof tag, "[%s] %s %dx%dx%d batch %d", tc_prec_name(prec), arch, in_ch, size,
              size, batch);
@@ -191,7 +217,7 @@ static void net_case(xm_backend *cpu, xm_precision prec, const char *arch, int i
     TC_OK(xm_net_forward(g->net, &g->x, 0, err));
     for (int h = 0; h < nh; h++) {
         snprintf(name, sizeof name, "%s eval logits head %d after SGD", tag, h);
-        cmp_tensor(c, g, xm_net_logits(c->net, h), xm_net_logits(g->net, h), name, tol_out);
+        cmp_tensor(c, g, xm_net_logits(c->net, h), xm_net_logits(g->net, h), name, tol_eval);
     }
 out:
     free(w), free(buf), free(rec), free(it), free(th[0]), free(th[1]);
@@ -209,8 +235,8 @@ int main(void)
     if (!cpu) tc_die("cpu backend", &err);
     xm_precision precs[2] = {XM_PREC_F32, XM_PREC_BF16};
     for (int p = 0; p < 2; p++) {
-        net_case(cpu, precs[p], "resnet20", 1, 28, 8, 10, 6);
-        net_case(cpu, precs[p], "resnet18", 3, 64, 4, 10, 0);
+        net_case(cpu, precs[p], "resnet20", 1, 28, 8, 10, 6, (bf16_tol){0.05, 0.45, 0.05});
+        net_case(cpu, precs[p], "resnet18", 3, 64, 4, 10, 0, (bf16_tol){0.075, 0.6, 0.2});
     }
     xm_backend_free(cpu);
     return xm_test_finish();
