@@ -71,8 +71,8 @@ typedef struct xm_trainer {
     /* per-step device buffers */
     uint8_t *rec_dev;
     size_t rec_cap;
-    xm_tensor x, lab_t, lab_s, lab_j, joint, djoint, dl_t, dl_s, dfeat;
-    float *host_t, *host_s, *host_f, *host_df;
+    xm_tensor x, lab_t, lab_s, dl_t, dl_s, dfeat;
+    float *host_t, *host_s, *host_f, *host_df, *host_j;
     char *config_json;           /* the full configuration, for files */
     FILE *metrics;
     char notes[1024];            /* remarks for the caller, one per line */

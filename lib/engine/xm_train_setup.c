@@ -341,10 +341,7 @@ int xm_trainer_alloc(xm_trainer *t, xm_err *err)
         return rc;
     if (t->ns > 0 &&
         ((rc = xm_tensor_alloc(be, &t->lab_s, n, 1, 1, t->ns, XM_DT_F32, err)) ||
-         (rc = xm_tensor_alloc(be, &t->dl_s, n, 1, 1, t->ns, XM_DT_F32, err)) ||
-         (rc = xm_tensor_alloc(be, &t->joint, n, 1, 1, t->nt + t->ns, XM_DT_F32, err)) ||
-         (rc = xm_tensor_alloc(be, &t->djoint, n, 1, 1, t->nt + t->ns, XM_DT_F32, err)) ||
-         (rc = xm_tensor_alloc(be, &t->lab_j, n, 1, 1, t->nt + t->ns, XM_DT_F32, err))))
+         (rc = xm_tensor_alloc(be, &t->dl_s, n, 1, 1, t->ns, XM_DT_F32, err))))
         return rc;
     if (t->cfg->reg == XM_REG_BSS &&
         (rc = xm_tensor_alloc(be, &t->dfeat, n, 1, 1, D, XM_DT_F32, err)))
@@ -353,7 +350,8 @@ int xm_trainer_alloc(xm_trainer *t, xm_err *err)
     t->host_s = calloc((size_t)n * (t->ns + 1), sizeof(float));
     t->host_f = calloc((size_t)n * D, sizeof(float));
     t->host_df = calloc((size_t)n * D, sizeof(float));
-    if (!t->host_t || !t->host_s || !t->host_f || !t->host_df)
+    t->host_j = calloc(2 * (size_t)n * (t->nt + t->ns), sizeof(float));
+    if (!t->host_t || !t->host_s || !t->host_f || !t->host_df || !t->host_j)
         return xm_err_set(err, XM_EFAIL, "out of memory");
     if (t->cfg->reg == XM_REG_L2SP && !t->w0) {
         const xm_net_slabs *s = xm_net_slabs_get(t->net);
@@ -368,8 +366,7 @@ void xm_trainer_release(xm_trainer *t)
 {
     xm_backend *be = t->be;
     if (be) {
-        xm_tensor *ts[] = {&t->x, &t->lab_t, &t->lab_s, &t->lab_j, &t->joint,
-                           &t->djoint, &t->dl_t, &t->dl_s, &t->dfeat};
+        xm_tensor *ts[] = {&t->x, &t->lab_t, &t->lab_s, &t->dl_t, &t->dl_s, &t->dfeat};
         for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) xm_tensor_release(be, ts[i]);
         be->ops->free(be, t->w0);
         be->ops->free(be, t->rec_dev);
@@ -385,6 +382,7 @@ void xm_trainer_release(xm_trainer *t)
     free(t->host_s);
     free(t->host_f);
     free(t->host_df);
+    free(t->host_j);
     free(t->config_json);
     if (t->metrics) fclose(t->metrics);
     xm_backend_free(be);
