@@ -8,7 +8,10 @@
  *
  * Prints one line per mode: "arch channels size batch mode img/s ms/step"
  * (or a JSON object per line with --json). The input tensor is filled once
- * (the input step is not timed, as in the PyTorch script). */
+ * (the input step is not timed, as in the PyTorch script).
+ * On the CUDA backend with XM_CUDA_PROFILE=1 in the environment, the per-op
+ * timing table of the timed steps (cuda/xm_cuda_profile.h) follows each
+ * mode's line on stderr. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +20,9 @@
 #include "xm_backend.h"
 #include "xm_cli.h"
 #include "xm_net.h"
+#ifdef XM_HAVE_CUDA
+#include "xm_cuda_profile.h"
+#endif
 
 static double now(void)
 {
@@ -60,6 +66,9 @@ static int run(bench *b, int train, int warmup, int steps, double *sec, xm_err *
     for (int i = 0; i < warmup; i++)
         if (step(b, train, err)) return err->code;
     if (b->be->ops->sync(b->be, err)) return err->code;
+#ifdef XM_HAVE_CUDA
+    xm_cuda_profile_reset(b->be); /* XM_CUDA_PROFILE=1: time the timed steps only */
+#endif
     double t0 = now();
     for (int i = 0; i < steps; i++)
         if (step(b, train, err)) return err->code;
@@ -147,6 +156,14 @@ int main(int argc, char **argv)
                    (int)channels, (int)size, (int)size, n, train ? "train" : "infer", ips,
                    1e3 * sec / (double)steps, b.be->name, prec);
         fflush(stdout);
+#ifdef XM_HAVE_CUDA
+        char *prof = xm_cuda_profile_report(b.be, (int)steps);
+        if (prof) {
+            fprintf(stderr, "%s %s batch %d %s:\n%s", arch, train ? "train" : "infer", n, prec,
+                    prof);
+            free(prof);
+        }
+#endif
     }
 out:
     rc = err.code;

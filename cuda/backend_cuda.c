@@ -3,12 +3,16 @@
  * each; this file validates nothing op-specific (the launchers do), but adds
  * the opt-in synchronising debug mode (cfg.debug_sync or XM_CUDA_SYNC=1):
  * after every op the stream is synchronised and any error is reported with
- * the op's name. All state lives in xm_cuda (no globals). */
+ * the op's name, and the opt-in per-op timing (XM_CUDA_PROFILE=1,
+ * xm_cuda_profile.h). All state lives in xm_cuda (no globals). */
 #include "xm_cuda.h"
+#include "xm_cuda_profile.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ---- shared helpers (declared in xm_cuda.h) ---- */
 
@@ -118,10 +122,147 @@ int xm_cuda_device_count(void)
 
 static xm_cuda *CU(xm_backend *be) { return (xm_cuda *)be->impl; }
 
-/* After an op: in debug mode synchronise and name the op that failed. */
-static int done(xm_backend *be, int rc, const char *op, xm_err *err)
+/* ---- per-op timing (XM_CUDA_PROFILE=1, see xm_cuda_profile.h) ----
+ * prof_begin records event a before the op, prof_end event b after it and
+ * files the pair under the op's label; the intervals are read (and the
+ * stream synchronised) only when PROF_PENDING pairs are waiting or a report
+ * is asked for. Profiling problems are ignored: it is a diagnostic. */
+
+#define PROF_PENDING 2048
+#define PROF_LABEL 128
+
+typedef struct prof_key {
+    char label[PROF_LABEL];
+    double gpu_ms, host_ms;
+    long calls;
+} prof_key;
+
+typedef struct prof_rec {
+    cudaEvent_t a, b;
+    int key;
+} prof_rec;
+
+typedef struct xm_cuda_prof {
+    prof_key *keys;
+    int nkeys, capkeys;
+    prof_rec rec[PROF_PENDING];
+    int nrec;  /* pairs recorded, not read yet */
+    int open;  /* rec[nrec].a recorded by prof_begin */
+    double t0; /* host ms at prof_begin */
+} xm_cuda_prof;
+
+static double host_ms_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+static void prof_flush(xm_cuda *cu)
+{
+    xm_cuda_prof *P = (xm_cuda_prof *)cu->prof;
+    for (int i = 0; i < P->nrec; i++) {
+        prof_rec *r = &P->rec[i];
+        float ms = 0.f;
+        if (cudaEventSynchronize(r->b) == cudaSuccess &&
+            cudaEventElapsedTime(&ms, r->a, r->b) == cudaSuccess)
+            P->keys[r->key].gpu_ms += ms;
+        else
+            (void)cudaGetLastError();
+    }
+    P->nrec = 0;
+}
+
+static void prof_begin(xm_cuda *cu)
+{
+    xm_cuda_prof *P = (xm_cuda_prof *)cu->prof;
+    if (!P) return;
+    P->open = 0;
+    if (P->nrec == PROF_PENDING) prof_flush(cu);
+    prof_rec *r = &P->rec[P->nrec];
+    if ((!r->a && cudaEventCreate(&r->a) != cudaSuccess) ||
+        (!r->b && cudaEventCreate(&r->b) != cudaSuccess) ||
+        cudaEventRecord(r->a, cu->stream) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return;
+    }
+    P->open = 1;
+    P->t0 = host_ms_now();
+}
+
+static int prof_key_find(xm_cuda_prof *P, const char *label)
+{
+    for (int i = P->nkeys - 1; i >= 0; i--)
+        if (!strcmp(P->keys[i].label, label)) return i;
+    if (P->nkeys == P->capkeys) {
+        int cap = P->capkeys ? 2 * P->capkeys : 64;
+        prof_key *k = realloc(P->keys, (size_t)cap * sizeof *k);
+        if (!k) return -1;
+        P->keys = k;
+        P->capkeys = cap;
+    }
+    prof_key *k = &P->keys[P->nkeys];
+    memset(k, 0, sizeof *k);
+    snprintf(k->label, sizeof k->label, "%s", label);
+    return P->nkeys++;
+}
+
+/* Append to a label of PROF_LABEL bytes. */
+static void lab_add(char *lab, const char *fmt, ...)
+{
+    size_t o = strlen(lab);
+    if (o + 1 >= PROF_LABEL) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(lab + o, PROF_LABEL - o, fmt, ap);
+    va_end(ap);
+}
+
+/* Close the pair opened by prof_begin: op name, the shape and dtype of t
+ * (when given), then `extra` (when given). */
+static void prof_end(xm_cuda *cu, const char *op, const xm_tensor *t, const char *extra)
+{
+    xm_cuda_prof *P = (xm_cuda_prof *)cu->prof;
+    if (!P || !P->open) return;
+    P->open = 0;
+    double host = host_ms_now() - P->t0;
+    prof_rec *r = &P->rec[P->nrec];
+    if (cudaEventRecord(r->b, cu->stream) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return;
+    }
+    char lab[PROF_LABEL];
+    snprintf(lab, sizeof lab, "%s", op);
+    if (t) lab_add(lab, " %dx%dx%dx%d %s", t->n, t->h, t->w, t->c, xm_cuda_dt_name(t->dtype));
+    if (extra) lab_add(lab, " %s", extra);
+    int k = prof_key_find(P, lab);
+    if (k < 0) return;
+    P->keys[k].host_ms += host;
+    P->keys[k].calls++;
+    r->key = k;
+    P->nrec++;
+}
+
+static void prof_free(xm_cuda *cu)
+{
+    xm_cuda_prof *P = (xm_cuda_prof *)cu->prof;
+    if (!P) return;
+    for (int i = 0; i < PROF_PENDING; i++) {
+        if (P->rec[i].a) cudaEventDestroy(P->rec[i].a);
+        if (P->rec[i].b) cudaEventDestroy(P->rec[i].b);
+    }
+    free(P->keys);
+    free(P);
+    cu->prof = NULL;
+}
+
+/* After an op: close its profile pair (when profiling: label from op, t,
+ * extra); in debug mode synchronise and name the op that failed. */
+static int done_t(xm_backend *be, int rc, const char *op, const xm_tensor *t, const char *extra,
+                  xm_err *err)
 {
     xm_cuda *cu = CU(be);
+    if (cu->prof) prof_end(cu, op, t, extra);
     if (rc || !cu->debug_sync) return rc;
     cudaError_t e = cudaStreamSynchronize(cu->stream);
     if (e == cudaSuccess) e = cudaGetLastError();
@@ -129,6 +270,19 @@ static int done(xm_backend *be, int rc, const char *op, xm_err *err)
         return xm_err_set(err, XM_EFAIL, "CUDA: %s (%d) in op %s (debug sync)",
                           cudaGetErrorString(e), (int)e, op);
     return 0;
+}
+
+static int done(xm_backend *be, int rc, const char *op, xm_err *err)
+{
+    return done_t(be, rc, op, NULL, NULL, err);
+}
+
+/* Convolution labels, built only when profiling. */
+static const char *conv_extra(xm_cuda *cu, const void *plan, int dir, char *buf, size_t cap)
+{
+    if (!cu->prof) return NULL;
+    xm_cuda_conv_label(plan, dir, buf, cap);
+    return buf;
 }
 
 static void cuda_destroy(xm_backend *be)
@@ -146,6 +300,7 @@ static void cuda_destroy(xm_backend *be)
         if (cu->loss_host) cudaFreeHost(cu->loss_host);
         if (cu->items_ev) cudaEventDestroy(cu->items_ev);
         free(cu->algo_cache);
+        prof_free(cu);
         if (cu->cudnn) cudnnDestroy(cu->cudnn);
         if (cu->cublas) cublasDestroy(cu->cublas);
         if (cu->stream) cudaStreamDestroy(cu->stream);
@@ -177,6 +332,7 @@ static int cuda_init(xm_cuda *cu, const xm_backend_cfg *cfg, xm_err *err)
     }
     cu->debug_sync = cfg->debug_sync || env_flag("XM_CUDA_SYNC");
     cu->cudnn_find = env_flag("XM_CUDNN_FIND");
+    if (env_flag("XM_CUDA_PROFILE")) cu->prof = calloc(1, sizeof(xm_cuda_prof)); /* NULL: off */
     cu->ws_cap = (size_t)1 << 30;
     const char *cap = getenv("XM_CUDA_WS_MB");
     if (cap && atol(cap) > 0) cu->ws_cap = (size_t)atol(cap) << 20;
@@ -317,9 +473,12 @@ static int memset0_raw(xm_cuda *cu, void *p, size_t bytes, xm_err *err)
     return 0;
 }
 
+/* memset0 and copy leave the conv weight caches alone: the network zeroes
+ * and copies gradient buffers inside every backward pass, and a writer of
+ * the parameter slab signals it with params_changed() (xm_backend.h). */
 static int cuda_memset0(xm_backend *be, void *p, size_t bytes, xm_err *err)
 {
-    CU(be)->param_gen++;
+    prof_begin(CU(be));
     return done(be, memset0_raw(CU(be), p, bytes, err), "memset0", err);
 }
 
@@ -333,7 +492,7 @@ static int copy_raw(xm_cuda *cu, void *dst, const void *src, size_t bytes, xm_er
 
 static int cuda_copy(xm_backend *be, void *dst, const void *src, size_t bytes, xm_err *err)
 {
-    CU(be)->param_gen++;
+    prof_begin(CU(be));
     return done(be, copy_raw(CU(be), dst, src, bytes, err), "copy", err);
 }
 
@@ -399,20 +558,30 @@ static void *cuda_conv_plan(xm_backend *be, const xm_conv_desc *d, xm_err *err)
 static int cuda_conv_fwd(xm_backend *be, void *plan, const xm_tensor *x, const float *w,
                          xm_tensor *y, xm_err *err)
 {
-    return done(be, xm_cuda_conv_fwd(CU(be), plan, x, w, y, err), "conv_fwd", err);
+    char ex[PROF_LABEL];
+    prof_begin(CU(be));
+    int rc = xm_cuda_conv_fwd(CU(be), plan, x, w, y, err);
+    return done_t(be, rc, "conv_fwd", NULL, conv_extra(CU(be), plan, 0, ex, sizeof ex), err);
 }
 
 static int cuda_conv_bwd_data(xm_backend *be, void *plan, const xm_tensor *dy, const float *w,
                               xm_tensor *dx, xm_err *err)
 {
-    return done(be, xm_cuda_conv_bwd_data(CU(be), plan, dy, w, dx, err), "conv_bwd_data", err);
+    char ex[PROF_LABEL];
+    prof_begin(CU(be));
+    int rc = xm_cuda_conv_bwd_data(CU(be), plan, dy, w, dx, err);
+    return done_t(be, rc, "conv_bwd_data", NULL, conv_extra(CU(be), plan, 1, ex, sizeof ex),
+                  err);
 }
 
 static int cuda_conv_bwd_weights(xm_backend *be, void *plan, const xm_tensor *x,
                                  const xm_tensor *dy, float *dw, xm_err *err)
 {
-    return done(be, xm_cuda_conv_bwd_weights(CU(be), plan, x, dy, dw, err), "conv_bwd_weights",
-                err);
+    char ex[PROF_LABEL];
+    prof_begin(CU(be));
+    int rc = xm_cuda_conv_bwd_weights(CU(be), plan, x, dy, dw, err);
+    return done_t(be, rc, "conv_bwd_weights", NULL, conv_extra(CU(be), plan, 2, ex, sizeof ex),
+                  err);
 }
 
 static int cuda_bn_fwd_train(xm_backend *be, const xm_tensor *x, const float *gamma,
@@ -420,10 +589,10 @@ static int cuda_bn_fwd_train(xm_backend *be, const xm_tensor *x, const float *ga
                              float momentum, float eps, float *save_mean, float *save_invstd,
                              int relu, xm_tensor *y, xm_err *err)
 {
-    return done(be,
-                xm_cuda_bn_fwd_train(CU(be), x, gamma, beta, running_mean, running_var, momentum,
-                                     eps, save_mean, save_invstd, relu, y, err),
-                "bn_fwd_train", err);
+    prof_begin(CU(be));
+    int rc = xm_cuda_bn_fwd_train(CU(be), x, gamma, beta, running_mean, running_var, momentum,
+                                  eps, save_mean, save_invstd, relu, y, err);
+    return done_t(be, rc, "bn_fwd_train", x, relu ? "relu" : NULL, err);
 }
 
 static int cuda_bn_fwd_infer(xm_backend *be, const xm_tensor *x, const float *gamma,
@@ -431,10 +600,10 @@ static int cuda_bn_fwd_infer(xm_backend *be, const xm_tensor *x, const float *ga
                              const float *running_var, float eps, int relu, xm_tensor *y,
                              xm_err *err)
 {
-    return done(be,
-                xm_cuda_bn_fwd_infer(CU(be), x, gamma, beta, running_mean, running_var, eps, relu,
-                                     y, err),
-                "bn_fwd_infer", err);
+    prof_begin(CU(be));
+    int rc = xm_cuda_bn_fwd_infer(CU(be), x, gamma, beta, running_mean, running_var, eps, relu,
+                                  y, err);
+    return done_t(be, rc, "bn_fwd_infer", x, relu ? "relu" : NULL, err);
 }
 
 static int cuda_bn_bwd(xm_backend *be, const xm_tensor *x, const xm_tensor *y,
@@ -442,22 +611,26 @@ static int cuda_bn_bwd(xm_backend *be, const xm_tensor *x, const xm_tensor *y,
                        const float *save_invstd, xm_tensor *dx, float *dgamma, float *dbeta,
                        xm_err *err)
 {
-    return done(be,
-                xm_cuda_bn_bwd(CU(be), x, y, dy, gamma, save_mean, save_invstd, dx, dgamma,
-                               dbeta, err),
-                "bn_bwd", err);
+    prof_begin(CU(be));
+    int rc = xm_cuda_bn_bwd(CU(be), x, y, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta,
+                            err);
+    return done_t(be, rc, "bn_bwd", x, y ? "relu" : NULL, err);
 }
 
 static int cuda_add(xm_backend *be, const xm_tensor *a, const xm_tensor *b, int relu,
                     xm_tensor *y, xm_err *err)
 {
-    return done(be, xm_cuda_add(CU(be), a, b, relu, y, err), "add", err);
+    prof_begin(CU(be));
+    int rc = xm_cuda_add(CU(be), a, b, relu, y, err);
+    return done_t(be, rc, "add", a, relu ? "relu" : NULL, err);
 }
 
 static int cuda_relu_bwd(xm_backend *be, const xm_tensor *y, const xm_tensor *dy, xm_tensor *dx,
                          xm_err *err)
 {
-    return done(be, xm_cuda_relu_bwd(CU(be), y, dy, dx, err), "relu_bwd", err);
+    prof_begin(CU(be));
+    int rc = xm_cuda_relu_bwd(CU(be), y, dy, dx, err);
+    return done_t(be, rc, "relu_bwd", y, NULL, err);
 }
 
 static void *cuda_pool_plan(xm_backend *be, const xm_pool_desc *d, xm_err *err)
@@ -468,7 +641,9 @@ static void *cuda_pool_plan(xm_backend *be, const xm_pool_desc *d, xm_err *err)
 static int cuda_maxpool_fwd(xm_backend *be, void *plan, const xm_tensor *x, xm_tensor *y,
                             xm_err *err)
 {
-    return done(be, xm_cuda_maxpool_fwd(CU(be), plan, x, y, err), "maxpool_fwd", err);
+    prof_begin(CU(be));
+    int rc = xm_cuda_maxpool_fwd(CU(be), plan, x, y, err);
+    return done_t(be, rc, "maxpool_fwd", x, NULL, err);
 }
 
 static int cuda_maxpool_bwd(xm_backend *be, void *plan, const xm_tensor *x, const xm_tensor *y,
@@ -476,50 +651,66 @@ static int cuda_maxpool_bwd(xm_backend *be, void *plan, const xm_tensor *x, cons
 {
     (void)x; /* the plan kept the argmax of the forward pass */
     (void)y;
-    return done(be, xm_cuda_maxpool_bwd(CU(be), plan, dy, dx, err), "maxpool_bwd", err);
+    prof_begin(CU(be));
+    int rc = xm_cuda_maxpool_bwd(CU(be), plan, dy, dx, err);
+    return done_t(be, rc, "maxpool_bwd", dx, NULL, err);
 }
 
 static int cuda_gap_fwd(xm_backend *be, const xm_tensor *x, xm_tensor *y, xm_err *err)
 {
-    return done(be, xm_cuda_gap_fwd(CU(be), x, y, err), "gap_fwd", err);
+    prof_begin(CU(be));
+    int rc = xm_cuda_gap_fwd(CU(be), x, y, err);
+    return done_t(be, rc, "gap_fwd", x, NULL, err);
 }
 
 static int cuda_gap_bwd(xm_backend *be, const xm_tensor *dy, xm_tensor *dx, xm_err *err)
 {
-    return done(be, xm_cuda_gap_bwd(CU(be), dy, dx, err), "gap_bwd", err);
+    prof_begin(CU(be));
+    int rc = xm_cuda_gap_bwd(CU(be), dy, dx, err);
+    return done_t(be, rc, "gap_bwd", dx, NULL, err);
 }
 
 static int cuda_linear_fwd(xm_backend *be, const xm_tensor *x, const float *w, const float *b,
                            xm_tensor *y, xm_err *err)
 {
-    return done(be, xm_cuda_linear_fwd(CU(be), x, w, b, y, err), "linear_fwd", err);
+    prof_begin(CU(be));
+    int rc = xm_cuda_linear_fwd(CU(be), x, w, b, y, err);
+    return done_t(be, rc, "linear_fwd", y, NULL, err);
 }
 
 static int cuda_linear_bwd(xm_backend *be, const xm_tensor *x, const xm_tensor *dy,
                            const float *w, xm_tensor *dx, float *dw, float *db, xm_err *err)
 {
-    return done(be, xm_cuda_linear_bwd(CU(be), x, dy, w, dx, dw, db, err), "linear_bwd", err);
+    prof_begin(CU(be));
+    int rc = xm_cuda_linear_bwd(CU(be), x, dy, w, dx, dw, db, err);
+    return done_t(be, rc, "linear_bwd", dy, NULL, err);
 }
 
 static int cuda_softmax_xent(xm_backend *be, const xm_tensor *logits, const xm_tensor *target,
                              double *loss_host, xm_tensor *dlogits, xm_err *err)
 {
-    return done(be, xm_cuda_softmax_xent(CU(be), logits, target, loss_host, dlogits, err),
-                "softmax_xent", err);
+    prof_begin(CU(be));
+    int rc = xm_cuda_softmax_xent(CU(be), logits, target, loss_host, dlogits, err);
+    return done_t(be, rc, "softmax_xent", logits, loss_host ? "+loss readback" : NULL, err);
 }
 
 static int cuda_input_mix(xm_backend *be, const uint8_t *records, const xm_mix_item *items,
                           const float *mean, const float *std, xm_tensor *x, xm_err *err)
 {
-    return done(be, xm_cuda_input_mix(CU(be), records, items, mean, std, x, err), "input_mix",
-                err);
+    prof_begin(CU(be));
+    int rc = xm_cuda_input_mix(CU(be), records, items, mean, std, x, err);
+    return done_t(be, rc, "input_mix", x, NULL, err);
 }
 
 static int cuda_sgd_update(xm_backend *be, float *w, const float *g, float *mom, const float *w0,
                            size_t n, const xm_sgd_cfg *cfg, xm_err *err)
 {
     CU(be)->param_gen++; /* the weights change: cached converted copies are stale */
-    return done(be, xm_cuda_sgd_update(CU(be), w, g, mom, w0, n, cfg, err), "sgd_update", err);
+    char ex[32];
+    snprintf(ex, sizeof ex, "n=%zu", n);
+    prof_begin(CU(be));
+    int rc = xm_cuda_sgd_update(CU(be), w, g, mom, w0, n, cfg, err);
+    return done_t(be, rc, "sgd_update", NULL, ex, err);
 }
 
 static void cuda_plan_free(xm_backend *be, void *plan)
@@ -566,3 +757,134 @@ static const xm_backend_ops cuda_ops = {
     .sgd_update = cuda_sgd_update,
     .plan_free = cuda_plan_free,
 };
+
+/* ---- the profile table (xm_cuda_profile.h) ---- */
+
+typedef struct sbuf {
+    char *p;
+    size_t n, cap;
+    int oom;
+} sbuf;
+
+static void sb_printf(sbuf *s, const char *fmt, ...)
+{
+    if (s->oom) return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int k = vsnprintf(s->p ? s->p + s->n : NULL, s->p ? s->cap - s->n : 0, fmt, ap);
+        va_end(ap);
+        if (k < 0) return;
+        if (s->p && s->n + (size_t)k < s->cap) {
+            s->n += (size_t)k;
+            return;
+        }
+        size_t cap = s->cap ? s->cap : 4096;
+        while (cap < s->n + (size_t)k + 1) cap *= 2;
+        char *q = realloc(s->p, cap);
+        if (!q) {
+            s->oom = 1;
+            return;
+        }
+        s->p = q;
+        s->cap = cap;
+    }
+}
+
+static xm_cuda_prof *prof_of(xm_backend *be)
+{
+    if (!be || be->ops != &cuda_ops || !be->impl) return NULL;
+    return (xm_cuda_prof *)CU(be)->prof;
+}
+
+void xm_cuda_profile_reset(xm_backend *be)
+{
+    xm_cuda_prof *P = prof_of(be);
+    if (!P) return;
+    (void)cudaStreamSynchronize(CU(be)->stream);
+    prof_flush(CU(be));
+    P->nkeys = 0;
+}
+
+typedef struct prof_kind {
+    char name[32];
+    double gpu_ms, host_ms;
+    long calls;
+} prof_kind;
+
+static int by_gpu_desc(const void *a, const void *b)
+{
+    double x = ((const prof_key *)a)->gpu_ms, y = ((const prof_key *)b)->gpu_ms;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+static int kind_by_gpu_desc(const void *a, const void *b)
+{
+    double x = ((const prof_kind *)a)->gpu_ms, y = ((const prof_kind *)b)->gpu_ms;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+char *xm_cuda_profile_report(xm_backend *be, int steps)
+{
+    xm_cuda_prof *P = prof_of(be);
+    if (!P) return NULL;
+    xm_cuda *cu = CU(be);
+    (void)cudaStreamSynchronize(cu->stream);
+    (void)cudaGetLastError();
+    prof_flush(cu);
+    if (steps < 1) steps = 1;
+    prof_key *k = malloc((size_t)(P->nkeys ? P->nkeys : 1) * sizeof *k);
+    prof_kind kinds[48];
+    int nk = 0;
+    if (!k) return NULL;
+    memcpy(k, P->keys, (size_t)P->nkeys * sizeof *k);
+    qsort(k, (size_t)P->nkeys, sizeof *k, by_gpu_desc);
+    double gpu = 0, host = 0;
+    long calls = 0;
+    for (int i = 0; i < P->nkeys; i++) {
+        gpu += k[i].gpu_ms;
+        host += k[i].host_ms;
+        calls += k[i].calls;
+        char name[32];
+        snprintf(name, sizeof name, "%s", k[i].label);
+        char *sp = strchr(name, ' ');
+        if (sp) *sp = 0;
+        int j = 0;
+        while (j < nk && strcmp(kinds[j].name, name)) j++;
+        if (j == nk) {
+            if (nk == (int)(sizeof kinds / sizeof *kinds)) continue;
+            memset(&kinds[nk], 0, sizeof kinds[nk]);
+            snprintf(kinds[nk].name, sizeof kinds[nk].name, "%s", name);
+            nk++;
+        }
+        kinds[j].gpu_ms += k[i].gpu_ms;
+        kinds[j].host_ms += k[i].host_ms;
+        kinds[j].calls += k[i].calls;
+    }
+    qsort(kinds, (size_t)nk, sizeof *kinds, kind_by_gpu_desc);
+    double d = (double)steps, pct = gpu > 0 ? 100.0 / gpu : 0;
+    sbuf s = {0};
+    sb_printf(&s,
+              "== xm CUDA profile (XM_CUDA_PROFILE=1): %d steps, %.1f op calls/step; per step: "
+              "GPU %.3f ms (sum of op event intervals), host %.3f ms (enqueueing)\n",
+              steps, (double)calls / d, gpu / d, host / d);
+    sb_printf(&s, "-- per op kind\n%-18s %10s %12s %12s %7s\n", "op", "calls/step",
+              "GPU ms/step", "host ms/step", "GPU %");
+    for (int j = 0; j < nk; j++)
+        sb_printf(&s, "%-18s %10.1f %12.3f %12.3f %6.1f%%\n", kinds[j].name,
+                  (double)kinds[j].calls / d, kinds[j].gpu_ms / d, kinds[j].host_ms / d,
+                  kinds[j].gpu_ms * pct);
+    sb_printf(&s, "-- per op and shape, by GPU time\n%12s %12s %10s %9s %6s  %s\n",
+              "GPU ms/step", "host ms/step", "calls/step", "us/call", "GPU %", "op");
+    for (int i = 0; i < P->nkeys; i++)
+        sb_printf(&s, "%12.3f %12.3f %10.1f %9.1f %5.1f%%  %s\n", k[i].gpu_ms / d,
+                  k[i].host_ms / d, (double)k[i].calls / d,
+                  k[i].calls ? 1e3 * k[i].gpu_ms / (double)k[i].calls : 0.0, k[i].gpu_ms * pct,
+                  k[i].label);
+    free(k);
+    if (s.oom) {
+        free(s.p);
+        return NULL;
+    }
+    return s.p;
+}

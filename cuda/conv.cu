@@ -17,6 +17,7 @@
  * float accumulation. */
 #include "xm_cuda_dev.cuh"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,6 +47,7 @@ typedef struct conv_plan {
     const float *wk_src;
     uint64_t wk_gen;
     int wk_valid;
+    int wk_converted;           /* the last op converted the weights (profile label) */
 } conv_plan;
 
 static cudnnDataType_t cudnn_dt(xm_dtype dt)
@@ -334,6 +336,20 @@ extern "C" void xm_cuda_conv_plan_free(xm_cuda *cu, void *plan)
     free(p);
 }
 
+extern "C" void xm_cuda_conv_label(const void *plan, int dir, char *buf, size_t cap)
+{
+    const conv_plan *p = (const conv_plan *)plan;
+    if (!p || p->kind != XM_CUDA_PLAN_CONV || dir < 0 || dir > 2) {
+        snprintf(buf, cap, "?");
+        return;
+    }
+    const xm_conv_desc *d = &p->d;
+    const conv_dir *D = &p->dir[dir];
+    snprintf(buf, cap, "%dx%dx%dx%d->%d k%dx%d s%d algo %d%s", d->n, d->h, d->w, d->c_in,
+             d->c_out, d->kh, d->kw, d->stride_h, D->n ? D->algo[D->cur] : -1,
+             dir != DIR_BF && p->wk_converted ? " +wconv" : "");
+}
+
 extern "C" void *xm_cuda_conv_plan(xm_cuda *cu, const xm_conv_desc *d, xm_err *err)
 {
     if (!d) {
@@ -364,6 +380,7 @@ extern "C" void *xm_cuda_conv_plan(xm_cuda *cu, const xm_conv_desc *d, xm_err *e
 static int plan_weights(xm_cuda *cu, conv_plan *p, const float *w, const void **out, xm_err *err)
 {
     if (!w) return xm_err_set(err, XM_EUSAGE, "conv: weights missing");
+    p->wk_converted = 0;
     if (p->direct) {
         *out = w;
         return 0;
@@ -379,6 +396,7 @@ static int plan_weights(xm_cuda *cu, conv_plan *p, const float *w, const void **
         p->wk_src = w;
         p->wk_gen = cu->param_gen;
         p->wk_valid = 1;
+        p->wk_converted = 1;
     }
     *out = p->wk;
     return 0;

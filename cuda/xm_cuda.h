@@ -46,6 +46,7 @@ typedef struct xm_cuda {
     uint64_t param_gen;      /* bumped whenever the parameter slab may change */
     void *algo_cache;        /* conv.cu: algorithms chosen per shape and dtype */
     int algo_cache_n, algo_cache_cap;
+    void *prof;              /* backend_cuda.c: per-op timing (XM_CUDA_PROFILE=1), or NULL */
 } xm_cuda;
 
 /* Plans start with their kind so plan_free can dispatch. */
@@ -79,6 +80,10 @@ int xm_cuda_gap_bwd(xm_cuda *cu, const xm_tensor *dy, xm_tensor *dx, xm_err *err
 /* conv.cu */
 void *xm_cuda_conv_plan(xm_cuda *cu, const xm_conv_desc *d, xm_err *err);
 void xm_cuda_conv_plan_free(xm_cuda *cu, void *plan);
+/* "NxHxWxC->K kRxS sS algo A[ +wconv]" for the profile: the algorithm of
+ * direction dir (0 forward, 1 backward data, 2 backward filter) and whether
+ * the last op converted the weights. */
+void xm_cuda_conv_label(const void *plan, int dir, char *buf, size_t cap);
 int xm_cuda_conv_fwd(xm_cuda *cu, void *plan, const xm_tensor *x, const float *w, xm_tensor *y,
                      xm_err *err);
 int xm_cuda_conv_bwd_data(xm_cuda *cu, void *plan, const xm_tensor *dy, const float *w,
