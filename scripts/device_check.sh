@@ -1,28 +1,36 @@
 #!/usr/bin/env bash
 # scripts/device_check.sh: run ON THE GPU MACHINE, from the repository root,
 # after scripts/device_bundle.sh packed .xmdev/ here and the device run
-# carried it (carry: [".xmdev"]). Every step is bounded by `timeout`; the
-# whole script stays under about 6 minutes. Everything goes under $OUT:
-#   summary.txt           one line per step with its exit status
-#   nvidia-smi.txt, ldd.txt, env.txt
-#   test_cuda_{ops,net,ref,bench}.log      CUDA vs CPU, CUDA vs the PyTorch
-#                                          reference files, steady-state steps
-#   xm_<mode>_<batch>_<prec>.log          xm, ResNet-50 224 px (bench_engine,
-#                                         else test_cuda_bench --bench)
-#   torch_gpu.log                         bench/torch_gpu.py (JSON lines)
-#   results-gpu-<card>-<date>.md          the table (also printed last)
+# carried it (carry: [".xmdev"]). Every step is bounded by `timeout`; no step
+# starts after XM_DEADLINE seconds (default 225), so the whole script stays
+# under about 4 minutes. The device tool returns at most 8 files from $OUT,
+# so everything goes into these 5:
+#   summary.txt                one line per step: exit status, last log line
+#   steps.log                  every step's full output, one after another
+#                              ("===== NAME rc=RC =====" headers), appended
+#                              as each step ends
+#   profile.txt                per-op timing tables (XM_CUDA_PROFILE=1) of the
+#                              profiled xm runs
+#   system.txt                 nvidia-smi, ldd of the binaries, env.sh output,
+#                              bench_engine --help
+#   results-gpu-<card>-<date>.md  the table (also printed last)
+# Order: the tests (CUDA vs CPU, vs the PyTorch reference files, steady-state
+# steps), the bf16 benchmark rows (xm, then PyTorch AMP), one profiled xm
+# run (train 64 bf16), then if time is left the f32 rows and a profiled
+# train 256 f32 run.
 # Env: OUT (default ./device-out), XM_BENCH_ITERS (10), XM_SKIP_TESTS=1,
-# XM_SKIP_BENCH=1, XM_DEADLINE (default 330: seconds after which no step
-# starts; each step's timeout is cut to what is left).
+# XM_SKIP_BENCH=1, XM_DEADLINE (225).
 set -uo pipefail
 OUT=${OUT:-$PWD/device-out}
 mkdir -p "$OUT"
 root=$PWD
 T0=$SECONDS
 iters=${XM_BENCH_ITERS:-10}
-deadline=${XM_DEADLINE:-330}
+deadline=${XM_DEADLINE:-225}
+LOGS=$(mktemp -d /tmp/xm-device-logs.XXXXXX) # per-step logs (gpu_table.py reads them)
 say() { printf '[%4ds] %s\n' $((SECONDS - T0)) "$*" | tee -a "$OUT/summary.txt"; }
-# step NAME TIMEOUT CMD... : log to $OUT/NAME.log, status to the summary
+# step NAME TIMEOUT CMD... : log to $LOGS/NAME.log (then appended to
+# steps.log), status to the summary
 step() {
     local name=$1 to=$2
     shift 2
@@ -32,37 +40,44 @@ step() {
         return 125
     fi
     [ "$to" -gt "$left" ] && to=$left
-    timeout -k 5 "$to" "$@" >"$OUT/$name.log" 2>&1
+    timeout -k 5 "$to" "$@" >"$LOGS/$name.log" 2>&1
     local rc=$?
     local why=""
     [ $rc -eq 124 ] || [ $rc -eq 137 ] && why=" TIMEOUT after ${to}s"
     [ $rc -eq 77 ] && why=" skipped"
-    say "$name: rc=$rc$why | $(grep -v '^\s*$' "$OUT/$name.log" | tail -1 | cut -c1-150)"
+    { echo "===== $name rc=$rc$why ($*)"; cat "$LOGS/$name.log"; echo; } >>"$OUT/steps.log"
+    say "$name: rc=$rc$why | $(grep -v '^\s*$' "$LOGS/$name.log" | grep -v '^  ' | tail -1 | cut -c1-150)"
     return $rc
 }
 
 [ -f .xmdev/xm.tar.xz ] || { say "no .xmdev/xm.tar.xz: run scripts/device_bundle.sh first"; exit 2; }
 tar -C .xmdev -xJf .xmdev/xm.tar.xz || { say "unpacking .xmdev/xm.tar.xz failed"; exit 2; }
-. .xmdev/env.sh "$root/.xmdev/xm" 2>"$OUT/env.txt"
+. .xmdev/env.sh "$root/.xmdev/xm" 2>"$LOGS/env.txt"
 B=$root/.xmdev/xm/bin
-nvidia-smi >"$OUT/nvidia-smi.txt" 2>&1
 card=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
 cardtag=$(printf '%s' "${card:-unknown}" | tr -c 'A-Za-z0-9' '-' | sed 's/--*/-/g; s/-$//' | tr 'A-Z' 'a-z')
 date=$(date -u +%Y-%m-%d)
 say "card: ${card:-none}; bundle: $(ls "$B" | tr '\n' ' ')"
-for b in "$B"/*; do echo "== $b"; ldd "$b"; done >"$OUT/ldd.txt" 2>&1
-if grep -q "not found" "$OUT/ldd.txt"; then
-    say "MISSING LIBRARIES: $(grep 'not found' "$OUT/ldd.txt" | sort -u | tr -s ' \t\n' ' ')"
+{
+    echo "===== nvidia-smi"; nvidia-smi 2>&1
+    echo "===== env.sh"; cat "$LOGS/env.txt"
+    echo "===== ldd"; for b in "$B"/*; do echo "== $b"; ldd "$b"; done 2>&1
+    [ -x "$B/bench_engine" ] && { echo "===== bench_engine --help"; "$B/bench_engine" --help 2>&1; }
+} >"$OUT/system.txt"
+if grep -q "not found" "$OUT/system.txt"; then
+    say "MISSING LIBRARIES: $(grep 'not found' "$OUT/system.txt" | sort -u | tr -s ' \t\n' ' ')"
 fi
 
 # the tests find tests/refs through XM_TESTS (the working tree's, else the copy)
 if [ -d tests/refs ] && ls tests/refs/*.h5 >/dev/null 2>&1; then export XM_TESTS=$root/tests
 else export XM_TESTS=$root/.xmdev; fi
-export XM_SRC=$root XM_BIN=$B XM_TEST_VERBOSE=1
+export XM_SRC=$root XM_BIN=$B
 
 if [ "${XM_SKIP_TESTS:-0}" != 1 ]; then
-    step test_cuda_ops 90 "$B/test_cuda_ops"
-    step test_cuda_net 120 "$B/test_cuda_net"
+    # verbose (every comparison) for the two tests that compare per op and
+    # per tensor; the reference test's 1932 lines are left out
+    step test_cuda_ops 90 env XM_TEST_VERBOSE=1 "$B/test_cuda_ops"
+    step test_cuda_net 120 env XM_TEST_VERBOSE=1 "$B/test_cuda_net"
     step test_cuda_ref 90 "$B/test_cuda_ref"
     step test_cuda_bench 60 "$B/test_cuda_bench"
     for t in test_net_ref20 test_net_ref18; do
@@ -72,8 +87,8 @@ if [ "${XM_SKIP_TESTS:-0}" != 1 ]; then
     done
 fi
 
-# the xm side of the benchmark on one configuration: MODE BATCH PREC. D's
-# bench_engine when it was built, else the fallback in test_cuda_bench.
+# the xm side of the benchmark on one configuration: D's bench_engine when it
+# was built, else the fallback in test_cuda_bench.
 # xm_bench MODE BATCH PREC [SUFFIX [VAR=VALUE...]]: the log is
 # xm_MODE_BATCH_PRECSUFFIX.log; the VAR=VALUE pairs go to the environment.
 xm_bench() {
@@ -89,28 +104,37 @@ xm_bench() {
             "$mode" "$batch" "$prec" resnet50 224 "$iters" 3
     fi
 }
+# a profiled xm run: its table (stderr of bench_engine) goes to profile.txt
+xm_profile() {
+    local mode=$1 batch=$2 prec=$3
+    [ -x "$B/bench_engine" ] || { say "profile: no bench_engine in the bundle"; return; }
+    xm_bench "$mode" "$batch" "$prec" _profile XM_CUDA_PROFILE=1
+    local f="$LOGS/xm_${mode}_${batch}_${prec}_profile.log"
+    [ -f "$f" ] && { echo "===== $mode $batch $prec (XM_CUDA_PROFILE=1)"; cat "$f"; echo; } \
+        >>"$OUT/profile.txt"
+}
 if [ "${XM_SKIP_BENCH:-0}" != 1 ]; then
-    if [ -x "$B/bench_engine" ]; then
-        "$B/bench_engine" --help >"$OUT/bench_engine_help.txt" 2>&1
-    else
-        say "no bench_engine in the bundle: xm side from test_cuda_bench --bench"
-    fi
-    # bf16 (the goal) first: xm, then PyTorch; then f32
-    for p in bf16 f32; do
-        xm_bench train 64 $p
-        xm_bench train 256 $p
-        xm_bench infer 256 $p
-        step torch_gpu_$p 100 python3 .xmdev/bench/torch_gpu.py --iters "$iters" --warmup 3 \
-            --configs train:64:$p,train:256:$p,infer:256:$p
-    done
-    cat "$OUT"/torch_gpu_*.log >"$OUT/torch_gpu.log" 2>/dev/null
-    # if time is left: cuDNN algorithms measured (cudnnFind) instead of heuristics
-    xm_bench train 256 bf16 _find XM_CUDNN_FIND=1
+    [ -x "$B/bench_engine" ] || say "no bench_engine in the bundle: xm side from test_cuda_bench --bench"
+    # bf16 (the goal) first: xm, PyTorch AMP, then the profiled xm run
+    xm_bench train 64 bf16
+    xm_bench train 256 bf16
+    xm_bench infer 256 bf16
+    step torch_gpu_bf16 75 env PYTHONUNBUFFERED=1 python3 .xmdev/bench/torch_gpu.py \
+        --iters "$iters" --warmup 3 --configs train:64:bf16,train:256:bf16,infer:256:bf16
+    xm_profile train 64 bf16
+    # if time is left: f32 (xm, PyTorch without TF32), a profiled f32 run
+    xm_bench train 64 f32
+    xm_bench train 256 f32
+    xm_bench infer 256 f32
+    step torch_gpu_f32 100 env PYTHONUNBUFFERED=1 python3 .xmdev/bench/torch_gpu.py \
+        --iters "$iters" --warmup 3 --configs train:64:f32,train:256:f32,infer:256:f32
+    xm_profile train 256 f32
+    cat "$LOGS"/torch_gpu_*.log >"$LOGS/torch_gpu.log" 2>/dev/null
 fi
 
 res="$OUT/results-gpu-$cardtag-$date.md"
 {
-    python3 .xmdev/bench/gpu_table.py "$OUT" "${card:-unknown}" "$date"
+    python3 .xmdev/bench/gpu_table.py "$LOGS" "${card:-unknown}" "$date"
     echo
     echo "Tests (scripts/device_check.sh, $(date -u '+%Y-%m-%d %H:%M UTC')):"
     echo '```'
