@@ -46,7 +46,11 @@ step() {
     [ $rc -eq 124 ] || [ $rc -eq 137 ] && why=" TIMEOUT after ${to}s"
     [ $rc -eq 77 ] && why=" skipped"
     { echo "===== $name rc=$rc$why ($*)"; cat "$LOGS/$name.log"; echo; } >>"$OUT/steps.log"
-    say "$name: rc=$rc$why | $(grep -v '^\s*$' "$LOGS/$name.log" | grep -v '^  ' | tail -1 | cut -c1-150)"
+    # the last JSON line (benchmarks), else the last unindented line (tests)
+    local last
+    last=$(grep '^{' "$LOGS/$name.log" | tail -1)
+    [ -n "$last" ] || last=$(grep -v '^\s*$' "$LOGS/$name.log" | grep -v '^ ' | tail -1)
+    say "$name: rc=$rc$why | $(printf '%s' "$last" | cut -c1-150)"
     return $rc
 }
 
@@ -64,8 +68,8 @@ say "card: ${card:-none}; bundle: $(ls "$B" | tr '\n' ' ')"
     echo "===== ldd"; for b in "$B"/*; do echo "== $b"; ldd "$b"; done 2>&1
     [ -x "$B/bench_engine" ] && { echo "===== bench_engine --help"; "$B/bench_engine" --help 2>&1; }
 } >"$OUT/system.txt"
-if grep -q "not found" "$OUT/system.txt"; then
-    say "MISSING LIBRARIES: $(grep 'not found' "$OUT/system.txt" | sort -u | tr -s ' \t\n' ' ')"
+if grep -q "=> not found" "$OUT/system.txt"; then
+    say "MISSING LIBRARIES: $(grep '=> not found' "$OUT/system.txt" | sort -u | tr -s ' \t\n' ' ')"
 fi
 
 # the tests find tests/refs through XM_TESTS (the working tree's, else the copy)
