@@ -333,10 +333,17 @@ static int cuda_init(xm_cuda *cu, const xm_backend_cfg *cfg, xm_err *err)
     cu->debug_sync = cfg->debug_sync || env_flag("XM_CUDA_SYNC");
     cu->cudnn_find = env_flag("XM_CUDNN_FIND");
     if (env_flag("XM_CUDA_PROFILE")) cu->prof = calloc(1, sizeof(xm_cuda_prof)); /* NULL: off */
+    XM_CU(cudaSetDevice(cu->device));
+    /* The largest cuDNN workspace an algorithm may ask for: 1 GiB, or up to
+     * 8 GiB where an eighth of the free memory allows (the fastest
+     * algorithms at large batches ask for more than 1 GiB; with the cap too
+     * low the heuristics' first choices are skipped). */
+    size_t fr = 0, tot = 0;
+    if (cudaMemGetInfo(&fr, &tot) != cudaSuccess) (void)cudaGetLastError();
     cu->ws_cap = (size_t)1 << 30;
+    if (fr / 8 > cu->ws_cap) cu->ws_cap = fr / 8 < ((size_t)8 << 30) ? fr / 8 : (size_t)8 << 30;
     const char *cap = getenv("XM_CUDA_WS_MB");
     if (cap && atol(cap) > 0) cu->ws_cap = (size_t)atol(cap) << 20;
-    XM_CU(cudaSetDevice(cu->device));
     XM_CU(cudaDeviceGetAttribute(&cu->sm_count, cudaDevAttrMultiProcessorCount, cu->device));
     XM_CU(cudaStreamCreateWithFlags(&cu->stream, cudaStreamNonBlocking));
     XM_CU(cudaEventCreateWithFlags(&cu->items_ev, cudaEventDisableTiming));

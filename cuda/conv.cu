@@ -345,8 +345,9 @@ extern "C" void xm_cuda_conv_label(const void *plan, int dir, char *buf, size_t 
     }
     const xm_conv_desc *d = &p->d;
     const conv_dir *D = &p->dir[dir];
-    snprintf(buf, cap, "%dx%dx%dx%d->%d k%dx%d s%d algo %d%s", d->n, d->h, d->w, d->c_in,
-             d->c_out, d->kh, d->kw, d->stride_h, D->n ? D->algo[D->cur] : -1,
+    snprintf(buf, cap, "%dx%dx%dx%d->%d k%dx%d s%d algo %d ws %zuM%s", d->n, d->h, d->w,
+             d->c_in, d->c_out, d->kh, d->kw, d->stride_h, D->n ? D->algo[D->cur] : -1,
+             D->n ? D->ws[D->cur] >> 20 : (size_t)0,
              dir != DIR_BF && p->wk_converted ? " +wconv" : "");
 }
 

@@ -80,7 +80,7 @@ int xm_cuda_gap_bwd(xm_cuda *cu, const xm_tensor *dy, xm_tensor *dx, xm_err *err
 /* conv.cu */
 void *xm_cuda_conv_plan(xm_cuda *cu, const xm_conv_desc *d, xm_err *err);
 void xm_cuda_conv_plan_free(xm_cuda *cu, void *plan);
-/* "NxHxWxC->K kRxS sS algo A[ +wconv]" for the profile: the algorithm of
+/* "NxHxWxC->K kRxS sS algo A ws MB[ +wconv]" for the profile: the algorithm of
  * direction dir (0 forward, 1 backward data, 2 backward filter) and whether
  * the last op converted the weights. */
 void xm_cuda_conv_label(const void *plan, int dir, char *buf, size_t cap);
