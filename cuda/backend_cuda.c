@@ -332,6 +332,8 @@ static int cuda_init(xm_cuda *cu, const xm_backend_cfg *cfg, xm_err *err)
     }
     cu->debug_sync = cfg->debug_sync || env_flag("XM_CUDA_SYNC");
     cu->cudnn_find = env_flag("XM_CUDNN_FIND");
+    const char *bv = getenv("XM_CUDA_BN_VEC");
+    cu->bn_rows = bv && !strcmp(bv, "0");
     if (env_flag("XM_CUDA_PROFILE")) cu->prof = calloc(1, sizeof(xm_cuda_prof)); /* NULL: off */
     XM_CU(cudaSetDevice(cu->device));
     /* The largest cuDNN workspace an algorithm may ask for: 1 GiB, or up to

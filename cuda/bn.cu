@@ -16,7 +16,8 @@
  * (bf16) instead of 32 channels of one row; with 256-thread blocks and a
  * thread count that is a multiple of G every thread stays on one group of
  * 8 channels, and a shared-memory tree (strides that are multiples of G)
- * sums the threads of a group before one double atomicAdd per channel. */
+ * sums the threads of a group before one double atomicAdd per channel.
+ * XM_CUDA_BN_VEC=0 in the environment keeps to the row kernels. */
 #include "xm_cuda_dev.cuh"
 
 #define BN_TX 32
@@ -307,7 +308,8 @@ extern "C" int xm_cuda_bn_fwd_train(xm_cuda *cu, const xm_tensor *x, const float
     if ((rc = chan_scratch(cu, C, &d0, &d1, &f0, &f1, &f2, err))) return rc;
     XM_CU(cudaMemsetAsync(d0, 0, 2 * (size_t)C * sizeof(double), cu->stream));
     size_t total = xm_tensor_count(x);
-    if (bn_vec_ok(C) && xm_vec8_ok(C, xm_cuda_dt_size(cu->act), x->data, NULL, NULL, NULL)) {
+    if (!cu->bn_rows && bn_vec_ok(C) &&
+        xm_vec8_ok(C, xm_cuda_dt_size(cu->act), x->data, NULL, NULL, NULL)) {
         int blocks = bn_vec_blocks(cu, total / 8);
         XM_DT_DISPATCH(cu->act, T, "bn_fwd_train",
                        (bn_stats8_kernel<T><<<blocks, BN_VT, 0, cu->stream>>>(
@@ -446,7 +448,7 @@ extern "C" int xm_cuda_bn_bwd(xm_cuda *cu, const xm_tensor *x, const xm_tensor *
     XM_CU(cudaMemsetAsync(d0, 0, 2 * (size_t)C * sizeof(double), cu->stream));
     const void *yp = y ? y->data : NULL;
     size_t total = xm_tensor_count(x);
-    if (bn_vec_ok(C) &&
+    if (!cu->bn_rows && bn_vec_ok(C) &&
         xm_vec8_ok(C, xm_cuda_dt_size(cu->act), x->data, yp, dy->data, NULL)) {
         int blocks = bn_vec_blocks(cu, total / 8);
         XM_DT_DISPATCH(cu->act, T, "bn_bwd",

@@ -81,7 +81,21 @@ if [ "${XM_SKIP_TESTS:-0}" != 1 ]; then
     # verbose (every comparison) for the two tests that compare per op and
     # per tensor; the reference test's 1932 lines are left out
     step test_cuda_ops 90 env XM_TEST_VERBOSE=1 "$B/test_cuda_ops"
+    r1=$?
     step test_cuda_net 120 env XM_TEST_VERBOSE=1 "$B/test_cuda_net"
+    r2=$?
+    if [ $r1 -eq 1 ] || [ $r2 -eq 1 ]; then
+        # new in this run: the coalesced BN reductions. Without them, does it
+        # pass? Then the rest of the run keeps to the row kernels.
+        step test_cuda_ops_bnrows 90 env XM_CUDA_BN_VEC=0 XM_TEST_VERBOSE=1 "$B/test_cuda_ops"
+        r3=$?
+        step test_cuda_net_bnrows 120 env XM_CUDA_BN_VEC=0 XM_TEST_VERBOSE=1 "$B/test_cuda_net"
+        r4=$?
+        if [ $r3 -eq 0 ] && [ $r4 -eq 0 ]; then
+            export XM_CUDA_BN_VEC=0
+            say "BN VECTOR PATH FAILS, row kernels pass: the rest runs with XM_CUDA_BN_VEC=0"
+        fi
+    fi
     step test_cuda_ref 90 "$B/test_cuda_ref"
     step test_cuda_bench 60 "$B/test_cuda_bench"
     for t in test_net_ref20 test_net_ref18; do
