@@ -14,6 +14,13 @@
 
 /* ---- the loader (xm_train_loader.c) ---- */
 
+/* One record read of a batch: where it goes in px. */
+typedef struct xm_batch_read {
+    const xm_xms_set *set;
+    int64_t index, off;
+    size_t bytes;
+} xm_batch_read;
+
 /* One step's host data, ready for upload. */
 typedef struct xm_batch {
     int64_t step;
@@ -27,6 +34,8 @@ typedef struct xm_batch {
     uint8_t *dom;
     float *lam;
     int valid;              /* leading non-empty slots (eval batches) */
+    xm_batch_read *reads;   /* the reads that fill px */
+    int n_reads, cap_reads;
 } xm_batch;
 
 /* Where the loader finds images: a plan, its sets and the map from
@@ -46,9 +55,12 @@ int xm_loader_start(const xm_loader_src *src, int64_t k0, int64_t k1, xm_loader 
 int xm_loader_next(xm_loader *l, const xm_batch **b, xm_err *err);
 /* Stop the thread and free (NULL ok). */
 void xm_loader_free(xm_loader *l);
-/* Fill one batch synchronously (the loader thread's work). */
-int xm_batch_fill(const xm_loader_src *src, xm_xms_cursor *cur, int64_t k, xm_batch *b,
-                  xm_err *err);
+/* Fill one batch (the loader thread's work): sizes and labels from the
+ * index, then the pixels on pool (NULL: on this thread with curs[0]), one
+ * cursor per pool worker. */
+typedef struct xm_pool xm_pool;
+int xm_batch_fill(const xm_loader_src *src, xm_pool *pool, xm_xms_cursor **curs, int64_t k,
+                  xm_batch *b, xm_err *err);
 void xm_batch_release(xm_batch *b);
 
 /* ---- the trainer's state ---- */

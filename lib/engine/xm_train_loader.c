@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "xm_pool.h"
 #include "xm_train_impl.h"
 
 void xm_batch_release(xm_batch *b)
@@ -16,6 +17,7 @@ void xm_batch_release(xm_batch *b)
     free(b->label_p);
     free(b->dom);
     free(b->lam);
+    free(b->reads);
     memset(b, 0, sizeof *b);
 }
 
@@ -38,13 +40,13 @@ static int batch_reserve(xm_batch *b, int n, xm_err *err)
     return 0;
 }
 
-/* Append record i of set s to the batch's pixel buffer. */
-static int put_record(const xm_xms_set *s, xm_xms_cursor *cur, int64_t i, xm_batch *b,
-                      int64_t *off, int32_t *h, int32_t *w, int32_t *label, xm_err *err)
+/* Reserve room for record i of set s in the batch's pixel buffer (sizes
+ * and label from the index, no pixels yet) and queue its read. */
+static int put_record(const xm_xms_set *s, int64_t i, xm_batch *b, int64_t *off, int32_t *h,
+                      int32_t *w, int32_t *label, xm_err *err)
 {
     xm_xms_rec r;
-    int rc = xm_xms_set_read(s, cur, (uint64_t)i, &r, err);
-    if (rc) return rc;
+    xm_xms_set_peek(s, (uint64_t)i, &r);
     size_t bytes = (size_t)r.h * r.w * r.c;
     if (b->px_bytes + bytes > b->px_cap) {
         size_t cap = (b->px_bytes + bytes) * 2;
@@ -53,7 +55,14 @@ static int put_record(const xm_xms_set *s, xm_xms_cursor *cur, int64_t i, xm_bat
         b->px = p;
         b->px_cap = cap;
     }
-    memcpy(b->px + b->px_bytes, r.px, bytes);
+    if (b->n_reads == b->cap_reads) {
+        int cap = b->cap_reads ? 2 * b->cap_reads : 64;
+        xm_batch_read *v = realloc(b->reads, (size_t)cap * sizeof *v);
+        if (!v) return xm_err_set(err, XM_EFAIL, "out of memory");
+        b->reads = v;
+        b->cap_reads = cap;
+    }
+    b->reads[b->n_reads++] = (xm_batch_read){s, i, (int64_t)b->px_bytes, bytes};
     *off = (int64_t)b->px_bytes;
     b->px_bytes += bytes;
     *h = r.h;
@@ -62,8 +71,52 @@ static int put_record(const xm_xms_set *s, xm_xms_cursor *cur, int64_t i, xm_bat
     return 0;
 }
 
-int xm_batch_fill(const xm_loader_src *src, xm_xms_cursor *cur, int64_t k, xm_batch *b,
-                  xm_err *err)
+/* The reads of one batch, spread over the loader's pool: each worker has
+ * its own cursor; every read lands at its planned offset. */
+typedef struct read_job {
+    xm_batch *b;
+    xm_xms_cursor **curs;
+    pthread_mutex_t mu;
+    int rc;
+    xm_err err;
+} read_job;
+
+static void read_one(void *ctx, int64_t i, int worker)
+{
+    read_job *j = ctx;
+    const xm_batch_read *r = &j->b->reads[i];
+    xm_xms_rec rec;
+    xm_err e;
+    xm_err_clear(&e);
+    int rc = xm_xms_set_read(r->set, j->curs[worker], (uint64_t)r->index, &rec, &e);
+    if (!rc && (size_t)rec.h * rec.w * rec.c != r->bytes)
+        rc = xm_err_set(&e, XM_EDATA, "record %lld changed size", (long long)r->index);
+    if (!rc) memcpy(j->b->px + r->off, rec.px, r->bytes);
+    if (rc) {
+        pthread_mutex_lock(&j->mu);
+        if (!j->rc) {
+            j->rc = rc;
+            j->err = e;
+        }
+        pthread_mutex_unlock(&j->mu);
+    }
+}
+
+static int read_all(xm_batch *b, xm_pool *pool, xm_xms_cursor **curs, xm_err *err)
+{
+    read_job j = {b, curs, PTHREAD_MUTEX_INITIALIZER, 0, {0, ""}};
+    if (pool) {
+        xm_pool_for(pool, b->n_reads, 1, read_one, &j);
+    } else {
+        for (int i = 0; i < b->n_reads; i++) read_one(&j, i, 0);
+    }
+    pthread_mutex_destroy(&j.mu);
+    if (j.rc) *err = j.err;
+    return j.rc;
+}
+
+int xm_batch_fill(const xm_loader_src *src, xm_pool *pool, xm_xms_cursor **curs, int64_t k,
+                  xm_batch *b, xm_err *err)
 {
     const xm_plan *p = src->plan;
     int rc = batch_reserve(b, p->slots, err);
@@ -71,6 +124,7 @@ int xm_batch_fill(const xm_loader_src *src, xm_xms_cursor *cur, int64_t k, xm_ba
     xm_plan_rows rows = xm_plan_step_rows(p, k);
     b->step = k;
     b->px_bytes = 0;
+    b->n_reads = 0;
     b->valid = 0;
     for (int j = 0; j < p->slots; j++) {
         xm_mix_item *it = &b->items[j];
@@ -91,7 +145,7 @@ int xm_batch_fill(const xm_loader_src *src, xm_xms_cursor *cur, int64_t k, xm_ba
         b->valid = j + 1;
         int32_t lab;
         if (tr >= 0) {
-            if ((rc = put_record(src->target, cur, tr, b, &it->off_a, &it->ha, &it->wa,
+            if ((rc = put_record(src->target, tr, b, &it->off_a, &it->ha, &it->wa,
                                  &b->label_t[j], err)))
                 return rc;
             it->ya = cr[0];
@@ -99,14 +153,14 @@ int xm_batch_fill(const xm_loader_src *src, xm_xms_cursor *cur, int64_t k, xm_ba
             it->flip_a = fl[0];
             it->lam = rows.lambda[j];
             if (pr >= 0) {
-                if ((rc = put_record(ps, cur, pr, b, &it->off_b, &it->hb, &it->wb, &lab, err)))
+                if ((rc = put_record(ps, pr, b, &it->off_b, &it->hb, &it->wb, &lab, err)))
                     return rc;
                 it->yb = cr[2];
                 it->xb = cr[3];
                 it->flip_b = fl[1];
             }
         } else { /* a pure partner sample: it is image a, alone */
-            if ((rc = put_record(ps, cur, pr, b, &it->off_a, &it->ha, &it->wa, &lab, err)))
+            if ((rc = put_record(ps, pr, b, &it->off_a, &it->ha, &it->wa, &lab, err)))
                 return rc;
             it->ya = cr[2];
             it->xa = cr[3];
@@ -122,7 +176,7 @@ int xm_batch_fill(const xm_loader_src *src, xm_xms_cursor *cur, int64_t k, xm_ba
             b->label_p[j] = dom ? src->src_row[lab] : lab;
         }
     }
-    return 0;
+    return read_all(b, pool, curs, err);
 }
 
 /* ---- the thread ---- */
@@ -144,8 +198,15 @@ struct xm_loader {
 static void *loader_main(void *arg)
 {
     xm_loader *l = arg;
-    xm_xms_cursor *cur = xm_xms_cursor_new(&l->err);
-    int rc = cur ? 0 : (l->err.code ? l->err.code : XM_EFAIL);
+    /* random records cost a block decode each: read them on a few threads */
+    int nw = xm_ncores() / 2;
+    nw = nw < 1 ? 1 : nw > 8 ? 8 : nw;
+    xm_pool *pool = nw > 1 ? xm_pool_new(nw, &l->err) : NULL;
+    if (!pool) nw = 1;
+    xm_xms_cursor *curs[8] = {0};
+    int rc = 0;
+    for (int i = 0; i < nw && !rc; i++)
+        if (!(curs[i] = xm_xms_cursor_new(&l->err))) rc = l->err.code ? l->err.code : XM_EFAIL;
     for (int64_t k = l->k0; k < l->k1 && !rc; k++) {
         int slot = (int)((k - l->k0) % 2);
         pthread_mutex_lock(&l->mu);
@@ -157,7 +218,7 @@ static void *loader_main(void *arg)
         if (quit) break;
         xm_err e;
         xm_err_clear(&e);
-        rc = xm_batch_fill(&l->src, cur, k, &l->buf[slot], &e);
+        rc = xm_batch_fill(&l->src, pool, curs, k, &l->buf[slot], &e);
         pthread_mutex_lock(&l->mu);
         if (rc) {
             l->rc = rc;
@@ -175,7 +236,8 @@ static void *loader_main(void *arg)
         pthread_cond_broadcast(&l->cv);
         pthread_mutex_unlock(&l->mu);
     }
-    xm_xms_cursor_free(cur);
+    xm_pool_free(pool);
+    for (int i = 0; i < 8; i++) xm_xms_cursor_free(curs[i]);
     return NULL;
 }
 
