@@ -17,7 +17,13 @@ done
 PKGS=(cmake make gcc clang pkg-config zstd
       libhdf5-dev hdf5-tools libzstd-dev libturbojpeg0-dev libpng-dev zlib1g-dev
       libdnnl-dev liblapacke-dev libomp-dev
-      dataset-fashion-mnist)
+      dataset-fashion-mnist
+      # the default pipeline: FreeType renders the printed-character source
+      # set from these font packages; gnuplot draws the plots
+      libfreetype-dev gnuplot-nox
+      fonts-dejavu-core fonts-dejavu-extra fonts-liberation2 fonts-freefont-ttf
+      fonts-croscore fonts-urw-base35 fonts-crosextra-carlito fonts-open-sans
+      fonts-roboto-unhinted)
 
 missing=()
 for p in "${PKGS[@]}"; do
