@@ -9,19 +9,8 @@ BIN=${XM_BIN:?}; IMG=${XM_TESTS:?}/images
 EMB="$BIN/xm-embed"
 PY=/usr/bin/python3
 $PY -c 'import h5py, numpy' 2>/dev/null || { echo "skipped: no h5py for /usr/bin/python3"; exit 77; }
-T=$(mktemp -d /tmp/xm_test_embed.XXXXXX)
-trap 'rm -rf "$T"' EXIT
-cd "$T"
-fails=0
-expect() {
-    local want=$1; shift
-    "$@" >out 2>err; local got=$?
-    if [ "$got" != "$want" ]; then
-        echo "FAIL: exit $got, want $want: $*"; sed 's/^/  stderr: /' err; fails=$((fails + 1))
-    fi
-}
-has() { if ! grep -qE -- "$2" "$1"; then echo "FAIL: '$2' not in $1:"; sed 's/^/  /' "$1"; fails=$((fails + 1)); fi; }
-lines() { local n; n=$(wc -l <"$1"); if [ "$n" != "$2" ]; then echo "FAIL: $1 has $n lines, want $2"; cat "$1"; fails=$((fails + 1)); fi; }
+. "$(dirname "$0")/lib.sh"
+cli_setup embed
 
 $PY - <<'EOF'
 import h5py, numpy as np

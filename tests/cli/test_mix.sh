@@ -9,19 +9,8 @@ BIN=${XM_BIN:?}
 PACK="$BIN/xm-pack"
 PY=/usr/bin/python3
 $PY -c 'import h5py, numpy' 2>/dev/null || { echo "skipped: no h5py for /usr/bin/python3"; exit 77; }
-T=$(mktemp -d /tmp/xm_test_mix.XXXXXX)
-trap 'rm -rf "$T"' EXIT
-cd "$T"
-fails=0
-expect() {
-    local want=$1; shift
-    "$@" >out 2>err; local got=$?
-    if [ "$got" != "$want" ]; then
-        echo "FAIL: exit $got, want $want: $*"; sed 's/^/  stderr: /' err; fails=$((fails + 1))
-    fi
-}
-has() { if ! grep -qE -- "$2" "$1"; then echo "FAIL: '$2' not in $1:"; sed 's/^/  /' "$1"; fails=$((fails + 1)); fi; }
-py() { if ! $PY - "$@"; then echo "FAIL: python check: $*"; fails=$((fails + 1)); fi; }
+. "$(dirname "$0")/lib.sh"
+cli_setup mix
 
 $PY - <<'EOF'
 import h5py, numpy as np, struct

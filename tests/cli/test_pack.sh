@@ -4,21 +4,8 @@
 set -u
 BIN=${XM_BIN:?}; IMG=${XM_TESTS:?}/images
 PACK="$BIN/xm-pack"
-T=$(mktemp -d /tmp/xm_test_pack.XXXXXX)
-trap 'rm -rf "$T"' EXIT
-cd "$T"
-fails=0
-# expect CODE CMD... : run, compare the exit code; stderr kept in $T/err
-expect() {
-    local want=$1; shift
-    "$@" >out 2>err; local got=$?
-    if [ "$got" != "$want" ]; then
-        echo "FAIL: exit $got, want $want: $*"; sed 's/^/  stderr: /' err; fails=$((fails + 1))
-    fi
-}
-# has FILE PATTERN : grep -E must match
-has() { if ! grep -qE -- "$2" "$1"; then echo "FAIL: '$2' not in $1:"; sed 's/^/  /' "$1"; fails=$((fails + 1)); fi; }
-lines() { local n; n=$(wc -l <"$1"); if [ "$n" != "$2" ]; then echo "FAIL: $1 has $n lines, want $2"; cat "$1"; fails=$((fails + 1)); fi; }
+. "$(dirname "$0")/lib.sh"
+cli_setup pack
 
 mkdir -p good/a good/b good/c/sub
 cp "$IMG/photo.jpg" "$IMG/small.png" good/a/

@@ -6,19 +6,8 @@ set -u
 BIN=${XM_BIN:?}
 PROBE="$BIN/xm-probe"
 [ -x "$PROBE" ] || { echo "skipped: no $PROBE"; exit 77; }
-T=$(mktemp -d /tmp/xm_test_probe.XXXXXX)
-trap 'rm -rf "$T"' EXIT
-cd "$T"
-fails=0
-expect() {
-    local want=$1; shift
-    "$@" >out 2>err; local got=$?
-    if [ "$got" != "$want" ]; then
-        echo "FAIL: exit $got, want $want: $*"; sed 's/^/  stderr: /' err; fails=$((fails + 1))
-    fi
-}
-has() { if ! grep -qE -- "$2" "$1"; then echo "FAIL: '$2' not in $1:"; sed 's/^/  /' "$1"; fails=$((fails + 1)); fi; }
-lines() { local n; n=$(wc -l <"$1"); if [ "$n" != "$2" ]; then echo "FAIL: $1 has $n lines, want $2"; cat "$1"; fails=$((fails + 1)); fi; }
+. "$(dirname "$0")/lib.sh"
+cli_setup probe
 
 expect 0 "$PROBE" --help
 has out '--linear-probe'
