@@ -1,8 +1,12 @@
 #!/bin/bash
-# run-default.sh: the main job on the default data set (Fashion-MNIST from
-# Debian's dataset-fashion-mnist). For now: pack the training and test sets
-# into out/ and print their summaries. Later stages append here as their
-# tools land. Re-running reuses finished outputs (delete out/ to redo).
+# run-default.sh: the main job on the default data sets. Packs Fashion-MNIST
+# (Debian's dataset-fashion-mnist) into out/ and prints its summary, then runs
+# the quick variant of the default experiment end to end (pipelines/Makefile:
+# printed-character source, OpenCV handwritten-digit target, pre-training,
+# embed, centroids, pairing, the paper's methods and ablations, probes) and
+# prints its results table (out/pipeline/results.md). Re-running reuses
+# finished outputs (delete out/ to redo). XM_QUICK_ARGS passes extra make
+# variables, e.g. XM_QUICK_ARGS='QUICK_SEEDS=1 QUICK_STEPS=100'.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${XM_BUILD:-build}/bin   # XM_BUILD: another build directory
@@ -22,3 +26,7 @@ for split in train t10k; do
     "$BIN/xm-pack" --verify "$xms"
     "$BIN/xm-pack" --info "$xms"
 done
+
+# The default experiment, quick variant (about 20 minutes on 2 cores).
+abs() { case $1 in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
+make -C pipelines quick -j"$(nproc 2>/dev/null || echo 2)" BIN="$(abs "$BIN")" OUT="$(abs "$OUT")/pipeline" ${XM_QUICK_ARGS:-}
