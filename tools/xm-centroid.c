@@ -10,21 +10,10 @@
 #include "xm_atomic.h"
 #include "xm_centroid.h"
 #include "xm_cli.h"
+#include "xm_json.h"
 #include "xm_log.h"
 
 #define TOOL "xm-centroid"
-
-static void json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') fprintf(f, "\\%c", ch);
-        else if (ch < 0x20) fprintf(f, "\\u%04x", ch);
-        else fputc(ch, f);
-    }
-    fputc('"', f);
-}
 
 int main(int argc, char **argv)
 {
@@ -69,7 +58,7 @@ int main(int argc, char **argv)
                     cli.nargs == 1 ? "" : "s");
         if (json) {
             printf("{\"output\":");
-            json_str(stdout, out);
+            xm_json_str(stdout, out);
             printf(",\"samples\":%lld,\"classes\":%lld,\"dim\":%lld,\"empty_classes\":%lld,"
                    "\"inputs\":%d}\n", (long long)n, (long long)c.nclasses, (long long)c.dim,
                    (long long)empty, cli.nargs);

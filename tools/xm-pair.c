@@ -9,6 +9,7 @@
 
 #include "xm_atomic.h"
 #include "xm_cli.h"
+#include "xm_json.h"
 #include "xm_log.h"
 #include "xm_pair.h"
 
@@ -22,26 +23,14 @@ typedef struct opts {
     xm_log log;
 } opts;
 
-static void json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') fprintf(f, "\\%c", ch);
-        else if (ch < 0x20) fprintf(f, "\\u%04x", ch);
-        else fputc(ch, f);
-    }
-    fputc('"', f);
-}
-
 static void report(const opts *o, const xm_pairs *p, const xm_centroid *t, const xm_centroid *s)
 {
     if (o->json) {
         for (int64_t i = 0; i < p->k; i++) {
             printf("{\"round\":%d,\"target\":%d,\"target_class\":", p->round[i], p->target[i]);
-            json_str(stdout, t->classes[p->target[i]]);
+            xm_json_str(stdout, t->classes[p->target[i]]);
             printf(",\"source\":%d,\"source_class\":", p->source[i]);
-            json_str(stdout, s->classes[p->source[i]]);
+            xm_json_str(stdout, s->classes[p->source[i]]);
             printf(",\"similarity\":%.6f,\"source_count\":%lld}\n", p->similarity[i],
                    (long long)s->counts[p->source[i]]);
         }

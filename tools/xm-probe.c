@@ -14,6 +14,7 @@
 #include "xm_atomic.h"
 #include "xm_backend.h"
 #include "xm_cli.h"
+#include "xm_json.h"
 #include "xm_log.h"
 #include "xm_model.h"
 #include "xm_probe.h"
@@ -58,19 +59,6 @@ static void csv_field(FILE *f, const char *s)
     for (; *s; s++) {
         if (*s == '"') fputc('"', f);
         fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
-/* A JSON string (class names are arbitrary text). */
-static void json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
     }
     fputc('"', f);
 }
@@ -198,7 +186,7 @@ static void print_result(const opts *o, const eval_ctx *e, char *const *names, c
             int64_t nc = xm_probe_acc_class_n(a, c), ok = a->confusion[(size_t)c * a->k + c];
             if (!nc) continue;
             printf("%s{\"class\":", first ? "" : ",");
-            json_str(stdout, names[c]);
+            xm_json_str(stdout, names[c]);
             printf(",\"n\":%lld,\"correct\":%lld,\"acc\":%.6f}", (long long)nc, (long long)ok, (double)ok / nc);
             first = 0;
             if (o->log.level >= XM_LOG_NORMAL)
