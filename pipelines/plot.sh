@@ -33,9 +33,10 @@ loss)
     for m in "$@"; do
         f="$dir/$m-s$seed.metrics.jsonl"
         [ -f "$f" ] || continue
+        # xm-train writes `"step": 10, "loss": 1.74` (a space after the colon)
         awk '{ s = l = ""
-               if (match($0, /"step":[0-9]+/)) s = substr($0, RSTART + 7, RLENGTH - 7)
-               if (match($0, /"loss":[-+0-9.eE]+/)) l = substr($0, RSTART + 7, RLENGTH - 7)
+               if (match($0, /"step": *[0-9]+/)) { s = substr($0, RSTART, RLENGTH); sub(/.*: */, "", s) }
+               if (match($0, /"loss": *[-+0-9.eE]+/)) { l = substr($0, RSTART, RLENGTH); sub(/.*: */, "", l) }
                if (s != "" && l != "") print s, l }' "$f" > "$tmp/$m.dat"
         [ -s "$tmp/$m.dat" ] && plot="$plot '$tmp/$m.dat' using 1:2 with lines title '$m',"
     done
