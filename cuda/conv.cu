@@ -410,28 +410,28 @@ static int check_plan(void *plan, const char *op, xm_err *err)
     return 0;
 }
 
-static int check_in(const conv_plan *p, const xm_tensor *t, const char *op, const char *name,
-                    xm_err *err)
+/* t must have the plan's dtype and shape n x h x w x c. */
+static int check_shape(const conv_plan *p, const xm_tensor *t, int h, int w, int c,
+                       const char *op, const char *name, xm_err *err)
 {
     int rc = xm_cuda_check_tensor(t, p->dt, op, name, err);
     if (rc) return rc;
-    const xm_conv_desc *d = &p->d;
-    if (t->n != d->n || t->h != d->h || t->w != d->w || t->c != d->c_in)
+    if (t->n != p->d.n || t->h != h || t->w != w || t->c != c)
         return xm_err_set(err, XM_EUSAGE, "%s: %s is %dx%dx%dx%d, the plan wants %dx%dx%dx%d", op,
-                          name, t->n, t->h, t->w, t->c, d->n, d->h, d->w, d->c_in);
+                          name, t->n, t->h, t->w, t->c, p->d.n, h, w, c);
     return 0;
+}
+
+static int check_in(const conv_plan *p, const xm_tensor *t, const char *op, const char *name,
+                    xm_err *err)
+{
+    return check_shape(p, t, p->d.h, p->d.w, p->d.c_in, op, name, err);
 }
 
 static int check_out(const conv_plan *p, const xm_tensor *t, const char *op, const char *name,
                      xm_err *err)
 {
-    int rc = xm_cuda_check_tensor(t, p->dt, op, name, err);
-    if (rc) return rc;
-    const xm_conv_desc *d = &p->d;
-    if (t->n != d->n || t->h != d->oh || t->w != d->ow || t->c != d->c_out)
-        return xm_err_set(err, XM_EUSAGE, "%s: %s is %dx%dx%dx%d, the plan wants %dx%dx%dx%d", op,
-                          name, t->n, t->h, t->w, t->c, d->n, d->oh, d->ow, d->c_out);
-    return 0;
+    return check_shape(p, t, p->d.oh, p->d.ow, p->d.c_out, op, name, err);
 }
 
 extern "C" int xm_cuda_conv_fwd(xm_cuda *cu, void *plan, const xm_tensor *x, const float *w,
