@@ -18,6 +18,9 @@ PKGS=(cmake make gcc clang pkg-config zstd
       libhdf5-dev hdf5-tools libzstd-dev libturbojpeg0-dev libpng-dev zlib1g-dev
       libdnnl-dev liblapacke-dev libomp-dev
       dataset-fashion-mnist
+      # the CLI tests write their small HDF5 and image inputs with these
+      # (they skip, exit 77, without them: install them so CI runs them)
+      python3-h5py python3-numpy python3-pil
       # the default pipeline: FreeType renders the printed-character source
       # set from these font packages; gnuplot draws the plots
       libfreetype-dev gnuplot-nox
