@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -86,6 +87,24 @@ static int split(const char *path, char *dir, char *base, xm_err *err)
         strcpy(base, slash + 1);
     }
     return 0;
+}
+
+void xm_atomic_display_name(const char *path, char *buf, size_t size)
+{
+    if (size == 0) return;
+    snprintf(buf, size, "%s", path);
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    const char *t = NULL; /* the last ".tmp." of the base name */
+    for (const char *p = strstr(base, ".tmp."); p; p = strstr(p + 1, ".tmp.")) t = p;
+    if (base[0] != '.' || !t || t == base + 1 || !t[5]) return;
+    for (const char *d = t + 5; *d; d++)
+        if (*d < '0' || *d > '9') return; /* not ".NAME.tmp.PID" */
+    size_t dl = (size_t)(base - path), nl = (size_t)(t - base - 1);
+    if (dl + nl < size) {
+        memmove(buf + dl, base + 1, nl); /* buf already holds the directory part */
+        buf[dl + nl] = '\0';
+    }
 }
 
 int xm_atomic_open(xm_atomic *a, const char *path, int flags, xm_err *err)

@@ -45,6 +45,11 @@ int xm_atomic_commit(xm_atomic *a, xm_err *err);
 /* Close and unlink the temporary file (no-op if already committed). */
 void xm_atomic_abort(xm_atomic *a);
 
+/* The name to show in messages for `path`: a temporary name made by
+ * xm_atomic_open ("DIR/.NAME.tmp.PID") becomes its final name "DIR/NAME";
+ * any other path is copied unchanged (cut to size). */
+void xm_atomic_display_name(const char *path, char *buf, size_t size);
+
 /* Install SIGINT/SIGTERM handlers that unlink every registered temporary
  * file and _exit(130 / 143). Idempotent. */
 void xm_atomic_install_signals(void);

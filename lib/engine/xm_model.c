@@ -316,7 +316,7 @@ int xm_model_save(const xm_net *net, const xm_model_meta *meta, const char *path
     int rc2 = xm_h5_close(f, err);
     if (!rc) rc = rc2;
     if (rc) {
-        xm_err_prefix(err, "%s", path);
+        if (err && !strstr(err->msg, path)) xm_err_prefix(err, "%s", path);
         xm_atomic_abort(&a);
         return rc;
     }

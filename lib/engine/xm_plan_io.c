@@ -96,7 +96,7 @@ int xm_plan_save(const xm_plan *p, const char *path, int flags, xm_err *err)
     int rc2 = xm_h5_close(f, err);
     if (!rc) rc = rc2;
     if (rc) {
-        xm_err_prefix(err, "%s", path);
+        if (err && !strstr(err->msg, path)) xm_err_prefix(err, "%s", path);
         xm_atomic_abort(&a);
         return rc;
     }

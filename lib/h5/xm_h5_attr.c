@@ -16,7 +16,8 @@ static int write_attr(hid_t loc, const char *name, hid_t type, hid_t space, cons
     int rc = 0;
     if (a < 0 || H5Awrite(a, type, v) < 0)
         rc = xm_h5__fail(loc, err, XM_EIO, "cannot write attribute %s", name);
-    if (a >= 0) H5Aclose(a);
+    if (a >= 0 && H5Aclose(a) < 0 && !rc)
+        rc = xm_h5__fail(loc, err, XM_EIO, "cannot write attribute %s", name);
     return rc;
 }
 

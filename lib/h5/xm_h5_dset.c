@@ -177,7 +177,9 @@ int xm_h5_write(hid_t loc, const char *name, xm_h5_type type, int rank, const in
         rc = xm_h5__fail(loc, err, XM_EIO, "cannot create dataset %s", name);
     else if (n && H5Dwrite(d, xm_h5__native(type), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
         rc = xm_h5__fail(loc, err, XM_EIO, "dataset %s: write failed", name);
-    if (d >= 0) H5Dclose(d);
+    /* small datasets reach the file only here (HDF5's sieve buffer) */
+    if (d >= 0 && H5Dclose(d) < 0 && !rc)
+        rc = xm_h5__fail(loc, err, XM_EIO, "dataset %s: write failed", name);
     H5Pclose(dcpl);
     H5Sclose(s);
     return rc;
@@ -203,7 +205,8 @@ int xm_h5_write_strings(hid_t loc, const char *name, char *const *strs, int64_t 
         rc = xm_h5__fail(loc, err, XM_EIO, "cannot create dataset %s", name);
     else if (n && H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, strs) < 0)
         rc = xm_h5__fail(loc, err, XM_EIO, "dataset %s: write failed", name);
-    if (d >= 0) H5Dclose(d);
+    if (d >= 0 && H5Dclose(d) < 0 && !rc)
+        rc = xm_h5__fail(loc, err, XM_EIO, "dataset %s: write failed", name);
     H5Tclose(t);
     H5Sclose(s);
     return rc;
@@ -295,7 +298,8 @@ int xm_h5_f32_2d_create(hid_t loc, const char *name, int64_t cols, int64_t chunk
     H5Pset_chunk(dcpl, 2, ch);
     hid_t d = H5Dcreate2(loc, name, H5T_NATIVE_FLOAT, s, H5P_DEFAULT, dcpl, H5P_DEFAULT);
     int rc = d < 0 ? xm_h5__fail(loc, err, XM_EIO, "cannot create dataset %s", name) : 0;
-    if (d >= 0) H5Dclose(d);
+    if (d >= 0 && H5Dclose(d) < 0 && !rc)
+        rc = xm_h5__fail(loc, err, XM_EIO, "cannot create dataset %s", name);
     H5Pclose(dcpl);
     H5Sclose(s);
     return rc;
@@ -322,7 +326,7 @@ int xm_h5_f32_2d_append(hid_t loc, const char *name, const float *rows, int64_t 
             H5Sclose(fs);
         }
     }
-    H5Dclose(d);
+    if (H5Dclose(d) < 0 && !rc) rc = xm_h5__fail(loc, err, XM_EIO, "dataset %s: write failed", name);
     return rc;
 }
 

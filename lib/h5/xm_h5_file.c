@@ -3,9 +3,11 @@
 #include "xm_h5.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "xm_atomic.h"
 #include "xm_h5_impl.h"
 
 const char *xm_h5_type_name(xm_h5_type t)
@@ -75,23 +77,46 @@ int xm_h5__type_ok(hid_t stored, xm_h5_type want, char *why, size_t size)
 void xm_h5_file_name(hid_t loc, char *buf, size_t size)
 {
     if (size == 0) return;
-    ssize_t n = loc >= 0 ? H5Fget_name(loc, buf, size) : -1;
+    char name[1024];
+    ssize_t n = loc >= 0 ? H5Fget_name(loc, name, sizeof name) : -1;
     if (n <= 0) snprintf(buf, size, "?");
+    else xm_atomic_display_name(name, buf, size); /* an output's final name */
+}
+
+/* The errno of a failed system call that HDF5's file driver recorded on the
+ * error stack of the last call ("..., errno = 28, ..."), or 0. */
+static herr_t errno_cb(unsigned n, const H5E_error2_t *e, void *data)
+{
+    (void)n;
+    const char *p = e->desc ? strstr(e->desc, "errno = ") : NULL;
+    if (p && !*(int *)data) *(int *)data = atoi(p + 8);
+    return 0;
 }
 
 int xm_h5__fail(hid_t loc, xm_err *err, int code, const char *fmt, ...)
 {
     char file[512], msg[768];
+    int e = 0;
+    /* before any other HDF5 call: each API call clears the error stack */
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, errno_cb, &e);
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     xm_h5_file_name(loc, file, sizeof file);
+    if (e > 0) return xm_err_set(err, code, "%s: %s: %s", file, msg, strerror(e));
     return xm_err_set(err, code, "%s: %s", file, msg);
 }
 
+/* A file whose close failed (disk full) stays half open inside HDF5 1.10,
+ * and the library's exit handler then crashes closing it again; every
+ * xm file is closed explicitly, so the handler is not needed. Called before
+ * the library's first use (later calls change nothing). */
+static void no_exit_handler(void) { H5dont_atexit(); }
+
 hid_t xm_h5_open(const char *path, int write, xm_err *err)
 {
+    no_exit_handler();
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     if (access(path, write ? R_OK | W_OK : R_OK) != 0) {
         xm_err_errno(err, XM_ENOINPUT, errno, "%s", path);
@@ -109,9 +134,14 @@ hid_t xm_h5_open(const char *path, int write, xm_err *err)
 
 hid_t xm_h5_create(const char *path, xm_err *err)
 {
+    no_exit_handler();
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) xm_err_set(err, XM_ECANTCREAT, "%s: cannot create HDF5 file", path);
+    if (f < 0) {
+        char shown[1024];
+        xm_atomic_display_name(path, shown, sizeof shown);
+        xm_err_set(err, XM_ECANTCREAT, "%s: cannot create HDF5 file", shown);
+    }
     return f;
 }
 
@@ -122,8 +152,8 @@ int xm_h5_close(hid_t file, xm_err *err)
     unsigned intent = 0;
     if (H5Fget_intent(file, &intent) >= 0 && (intent & H5F_ACC_RDWR) &&
         H5Fflush(file, H5F_SCOPE_LOCAL) < 0)
-        rc = xm_h5__fail(file, err, XM_EIO, "flush failed (disk full?)");
-    if (H5Fclose(file) < 0 && !rc) rc = xm_err_set(err, XM_EIO, "HDF5 close failed");
+        rc = xm_h5__fail(file, err, XM_EIO, "flush failed");
+    if (H5Fclose(file) < 0 && !rc) rc = xm_h5__fail(file, err, XM_EIO, "close failed");
     return rc;
 }
 

@@ -100,6 +100,18 @@ int main(void)
     XM_CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 143, "status %d", st);
     XM_CHECK(count_entries(dir) == 1 && access(out2, F_OK) != 0);
 
+    /* Messages name the final output, not its temporary file. */
+    static const char *const names[][2] = {
+        {"d/.out.h5.tmp.123", "d/out.h5"},     {".x.tmp.9", "x"},
+        {"/a/b/.c.tmp.h5.tmp.77", "/a/b/c.tmp.h5"}, {"d/out.h5", "d/out.h5"},
+        {"d/.out.h5.tmp.", "d/.out.h5.tmp."}, {"d/.out.h5.tmp.12x", "d/.out.h5.tmp.12x"},
+        {"d/..tmp.5", "d/..tmp.5"},           {".hidden", ".hidden"}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char shown[64];
+        xm_atomic_display_name(names[i][0], shown, sizeof shown);
+        XM_CHECKF(strcmp(shown, names[i][1]) == 0, "%s -> %s", names[i][0], shown);
+    }
+
     unlink(out);
     rmdir(dir);
     return xm_test_finish();
