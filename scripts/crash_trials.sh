@@ -1,137 +1,285 @@
 #!/bin/bash
-# crash_trials.sh TOOL N: kill -9 trials for the writers. TOOL is pack, train
-# or all. Each trial starts the tool, sleeps a random time ($RANDOM, 0 to
-# 1.25 times its normal runtime, so some trials land after the end), sends
-# SIGKILL, then classifies the final output:
-#   absent    no file under the final name
-#   complete  the file is whole: xm-pack --verify exits 0 (.xms); every
-#             dataset of the model and of the checkpoint reads back with h5py,
-#             and a final model equals the uninterrupted run's tensors (.h5)
-#   broken    a file under the final name that fails the check
-# kill -9 cannot clean up, so a leftover ".tmp." file is allowed (counted as
-# tmp_left and removed before the next trial); a broken final file never is.
-# Prints one line per tool:
-#   xm-pack: trials N, absent A, complete C, broken B, tmp_left T
-# and exits 1 when any trial was broken. Needs XM_BIN (the tools' directory,
-# default build/bin next to this script) and /usr/bin/python3 with numpy
-# and h5py (exit 77 without them). CI runs 8 trials per tool
-# (tests/cli/test_crash.sh); run 20 or more by hand.
+# crash_trials.sh WRITERS N: kill -9 trials for every writer of xm (issue 8).
+# WRITERS is "all" or a comma list of pack (xm-pack, .xms), mix (the plan
+# writer xm-pack --mix), embed (xm-embed, features), centroid (xm-centroid),
+# pair (xm-pair) and train (xm-train: its checkpoints and its final model).
+#
+# Each trial starts the writer, sleeps a random time in microseconds from 0
+# to the writer's uninterrupted runtime (measured first), sends SIGKILL, then
+# classifies the final output name:
+#   absent    no file
+#   old       the file that was there before the run (every other trial
+#             starts with an older output in place and runs with --force)
+#   complete  the tool's own reader accepts it and its content equals the
+#             uninterrupted run's (.xms: xm-pack --verify and byte-for-byte;
+#             HDF5: the next tool reads it, and one hash over every dataset
+#             and attribute equals the reference's)
+#   BROKEN    anything else
+# The readers: xm-pack --verify (.xms), xm-train --stop-after 1 (plan),
+# xm-centroid (features), xm-pair (centroids), xm-pack --mix (pairs of the
+# small input), and for a checkpoint --resume to the end, which must give
+# the uninterrupted run's final model bit for bit (every tensor; the
+# attribute train_config records the resumed run's own options). xm-centroid and xm-pair
+# finish in a few milliseconds, so every other trial of theirs runs on a
+# larger input (200,000 features; 3,000 x 300 centroids of dimension 512).
+# kill -9 cannot clean up, so a leftover ".tmp." file is allowed: counted
+# under "leftovers" and removed before the next trial.
+#
+# Prints a table (writer, trials, absent, old, complete, BROKEN, leftovers)
+# and exits 1 when any trial was BROKEN. Needs XM_BIN (the tools' directory,
+# default build/bin next to this script) and /usr/bin/python3 with numpy and
+# h5py (exit 77 without them). CI runs 5 trials per writer
+# (tests/cli/test_crash_writers.sh); `scripts/crash_trials.sh all 20` is
+# the full run of docs/reliability-crash.md.
 set -u
-TOOL=${1:?usage: crash_trials.sh pack|train|all N}
-N=${2:?usage: crash_trials.sh pack|train|all N}
+WRITERS=${1:?usage: crash_trials.sh all|pack,mix,embed,centroid,pair,train N}
+N=${2:?usage: crash_trials.sh all|pack,mix,embed,centroid,pair,train N}
 BIN=${XM_BIN:-$(cd "$(dirname "$0")/.." && pwd)/build/bin}
-PACK="$BIN/xm-pack"; TRAIN="$BIN/xm-train"
+PACK="$BIN/xm-pack"; TRAIN="$BIN/xm-train"; EMBED="$BIN/xm-embed"
+CENT="$BIN/xm-centroid"; PAIR="$BIN/xm-pair"
 PY=/usr/bin/python3
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 $PY -c 'import h5py, numpy' 2>/dev/null || { echo "skipped: no h5py for /usr/bin/python3"; exit 77; }
-case $TOOL in pack | train | all) ;; *) echo "crash_trials.sh: TOOL must be pack, train or all" >&2; exit 2 ;; esac
+[ "$WRITERS" = all ] && WRITERS=pack,mix,embed,centroid,pair,train
+for w in ${WRITERS//,/ }; do
+    case $w in pack | mix | embed | centroid | pair | train) ;;
+    *) echo "crash_trials.sh: unknown writer '$w' (pack, mix, embed, centroid, pair, train or all)" >&2; exit 2 ;;
+    esac
+done
 W=$(mktemp -d /tmp/xm_crash.XXXXXX)
 trap 'rm -rf "$W"' EXIT
 cd "$W" || exit 1
 broken_any=0
 
-# random delay in seconds, 0 .. $1 ms
-rsleep() { local ms=$((RANDOM % ($1 + 1))); sleep "$((ms / 1000)).$(printf %03d $((ms % 1000)))"; }
-# runtime of a command in ms
-ms_of() { local t0 t1; t0=$(date +%s%N); "$@" >/dev/null 2>&1; t1=$(date +%s%N); echo $(((t1 - t0) / 1000000)); }
+# usleep US: sleep without forking (read -t on a FIFO nobody writes)
+mkfifo sleep.fifo && exec {SLEEPFD}<>sleep.fifo
+usleep() { read -r -t "$(printf '%d.%06d' $(($1 / 1000000)) $(($1 % 1000000)))" -u "$SLEEPFD"; }
+# rand_us MAX: a random number of microseconds, 0 .. MAX
+rand_us() { echo $(((RANDOM << 15 | RANDOM) % ($1 + 1))); }
+# us_of CMD...: runtime of a command in microseconds (its output discarded)
+us_of() { local t0; t0=$(date +%s%N); ("$@") >/dev/null 2>&1; echo $((($(date +%s%N) - t0) / 1000)); }
+# leftover: 0 when no temporary file is there, else 1 (and remove them)
+leftover() {
+    if ls -a | grep -q '\.tmp\.'; then rm -f .*.tmp.*; echo 1; else echo 0; fi
+}
 
-# the tiny training set: 64 images of 12 px, 4 classes
+# ---- inputs ----
 $PY - <<'EOF'
-import numpy as np, struct
+import numpy as np, struct, os, h5py
 rng = np.random.default_rng(1)
-n, side = 64, 12
-lab = np.arange(n) % 4
-px = np.clip(rng.normal(40 + 30 * lab[:, None], 20, (n, side * side)), 0, 255).astype(np.uint8)
-with open("tgt-images-idx3-ubyte", "wb") as f:
-    f.write(struct.pack(">IIII", 0x803, n, side, side)); f.write(px.tobytes())
-with open("tgt-labels-idx1-ubyte", "wb") as f:
-    f.write(struct.pack(">II", 0x801, n)); f.write(lab.astype(np.uint8))
+def idx(name, n, side, ncls, spread=True):
+    lab = np.arange(n) % ncls
+    if spread:
+        px = np.clip(rng.normal(40 + 200 * lab[:, None] / ncls, 20, (n, side * side)), 0, 255)
+    else:
+        px = rng.integers(0, 256, (n, side * side))
+    with open(name + "-images-idx3-ubyte", "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, n, side, side)); f.write(px.astype(np.uint8).tobytes())
+    with open(name + "-labels-idx1-ubyte", "wb") as f:
+        f.write(struct.pack(">II", 0x801, n)); f.write(lab.astype(np.uint8).tobytes())
+idx("tgt", 64, 12, 4)     # target: 4 classes
+idx("src", 256, 12, 16)   # source: 16 classes
 # a bigger IDX pair for xm-pack when Fashion-MNIST is not installed
-import os
-if os.path.exists("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"): raise SystemExit
-n = 20000
-lab = np.arange(n) % 10
-px = rng.integers(0, 256, (n, 28 * 28), dtype=np.uint8)
-with open("big-images-idx3-ubyte", "wb") as f:
-    f.write(struct.pack(">IIII", 0x803, n, 28, 28)); f.write(px.tobytes())
-with open("big-labels-idx1-ubyte", "wb") as f:
-    f.write(struct.pack(">II", 0x801, n)); f.write(lab.astype(np.uint8))
+if not os.path.exists("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"):
+    idx("big", 20000, 28, 10, spread=False)
+# larger inputs for the fast writers: features, centroids
+n, d, c = 200000, 64, 100
+with h5py.File("big_feat.h5", "w") as f:
+    f["features"] = rng.normal(0, 1, (n, d)).astype(np.float32)
+    f["labels"] = (np.arange(n) % c).astype(np.int32)
+    f["records"] = np.arange(n, dtype=np.int64)
+    f["classes"] = np.array(["c%d" % i for i in range(c)], dtype=h5py.string_dtype())
+for name, c, d in (("big_csrc", 3000, 512), ("big_ctgt", 300, 512)):
+    counts = rng.integers(5, 50, c).astype(np.int64)
+    sums = rng.normal(0, 1, (c, d)) * counts[:, None]
+    with h5py.File(name + ".h5", "w") as f:
+        f["sums"] = sums
+        f["counts"] = counts
+        f["means"] = (sums / counts[:, None]).astype(np.float32)
+        f["classes"] = np.array(["%s%d" % (name[-3:], i) for i in range(c)], dtype=h5py.string_dtype())
 EOF
+[ -f big_ctgt.h5 ] || { echo "crash_trials.sh: cannot make the inputs" >&2; exit 1; }
 
-# h5sum FILE...: one hash over every dataset (name and bytes) of each FILE;
-# exit 1 when a file does not read back
+# h5sum FILE [data]: one hash over every dataset and attribute (names and
+# values; with "data" the datasets only); exit 1 when the file does not read
+# back
 cat > h5sum.py <<'EOF'
-import h5py, hashlib, sys
-for path in sys.argv[1:]:
-    h = hashlib.sha256()
-    try:
-        with h5py.File(path, "r") as f:
-            def visit(name, obj):
-                if isinstance(obj, h5py.Dataset):
-                    h.update(name.encode()); h.update(obj[()].tobytes())
-            f.visititems(visit)
-    except Exception as e:
-        print("unreadable %s: %s" % (path, e), file=sys.stderr); sys.exit(1)
-    print(h.hexdigest())
+import h5py, hashlib, sys, numpy as np
+h = hashlib.sha256()
+def attrs(name, obj):
+    if len(sys.argv) > 2: return   # "data": datasets only
+    for k in sorted(obj.attrs):
+        h.update(("%s@%s=" % (name, k)).encode()); h.update(repr(np.asarray(obj.attrs[k]).tolist()).encode())
+try:
+    with h5py.File(sys.argv[1], "r") as f:
+        attrs("/", f)
+        def visit(name, obj):
+            attrs(name, obj)
+            if isinstance(obj, h5py.Dataset):
+                v = obj[()]
+                h.update(name.encode())
+                h.update(repr(v.tolist()).encode() if v.dtype.kind == "O" else np.ascontiguousarray(v).tobytes())
+        f.visititems(visit)
+except Exception as e:
+    print("unreadable %s: %s" % (sys.argv[1], e), file=sys.stderr); sys.exit(1)
+print(h.hexdigest())
 EOF
+h5sum() { $PY h5sum.py "$@" 2>/dev/null; }
 
-report() { # name trials absent complete broken tmp_left
-    echo "$1: trials $2, absent $3, complete $4, broken $5, tmp_left $6"
-    [ "$5" = 0 ] || broken_any=1
+# the small pipeline every writer starts from
+"$PACK" -q tgt-images-idx3-ubyte -o tgt.xms && "$PACK" -q src-images-idx3-ubyte -o src.xms &&
+    "$PACK" -q --mix none --target tgt.xms --steps 2 --batch 8 --seed 1 -o p2.h5 &&
+    "$TRAIN" -q --arch resnet20 --init-seed 1 p2.h5 -o model.h5 -j 1 &&
+    "$EMBED" -q -m model.h5 src.xms -o fsrc.h5 && "$EMBED" -q -m model.h5 tgt.xms -o ftgt.h5 &&
+    "$CENT" -q fsrc.h5 -o csrc.h5 && "$CENT" -q ftgt.h5 -o ctgt.h5 &&
+    "$PAIR" -q --source csrc.h5 --target ctgt.h5 -o pairs.h5 >/dev/null &&
+    "$PACK" -q --mix none --target tgt.xms --steps 40 --batch 8 --seed 1 -o plan40.h5 ||
+    { echo "crash_trials.sh: the uninterrupted small pipeline failed" >&2; exit 1; }
+
+ROWS=""
+row() { # writer trials absent old complete broken leftovers
+    ROWS="$ROWS$(printf '%-16s %6s %6s %5s %8s %6s %9s' "$@")"$'\n'
+    [ "$6" = 0 ] || broken_any=1
 }
 
-trials_pack() {
-    local F=/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz in ms i pid
-    local absent=0 complete=0 broken=0 tmp=0
-    if [ -f "$F" ]; then in=$F; else in=big-images-idx3-ubyte; fi
-    ms=$(ms_of "$PACK" -q "$in" -o ref.xms)
-    "$PACK" --verify ref.xms >/dev/null || { echo "xm-pack: the uninterrupted pack does not verify" >&2; broken_any=1; return; }
+# trials NAME OUT VARIANTS: the generic loop. The caller defines
+#   cmd_V         run variant V (0, 1, ...) of the writer to OUT, with --force
+#   ok_V FILE     print the digest of FILE when the tool's reader accepts it
+# and sets ref_V (the uninterrupted run's digest), us_V (its runtime), and
+# OLD / old (a file to put in place first and its digest).
+trials() {
+    local name=$1 out=$2 nv=$3 i v d pid got absent=0 olds=0 complete=0 broken=0 left=0
     for i in $(seq "$N"); do
-        rm -f p.xms .p.xms.tmp.*
-        "$PACK" -q "$in" -o p.xms 2>/dev/null & pid=$!
-        rsleep $((ms * 5 / 4))
+        v=$(((i - 1) % nv))
+        rm -f "$out"
+        [ $((((i - 1) / nv) % 2)) = 1 ] && cp "$OLD" "$out"   # half the trials replace an older output
+        eval "d=\$(rand_us \$us_$v)"
+        "cmd_$v" >/dev/null 2>&1 & pid=$!
+        usleep "$d"
         kill -KILL $pid 2>/dev/null; wait $pid 2>/dev/null
-        ls -a | grep -q '\.tmp\.' && tmp=$((tmp + 1))
-        if [ ! -e p.xms ]; then absent=$((absent + 1))
-        elif "$PACK" --verify p.xms >/dev/null 2>&1 && cmp -s p.xms ref.xms; then complete=$((complete + 1))
-        else broken=$((broken + 1)); echo "xm-pack: trial $i left a broken p.xms" >&2; cp p.xms "/tmp/xm_crash_broken_$i.xms"
+        left=$((left + $(leftover)))
+        if [ ! -e "$out" ]; then absent=$((absent + 1)); continue; fi
+        got=$("ok_$v" "$out")
+        if [ -n "$got" ] && eval "[ \"\$got\" = \"\$ref_$v\" ]"; then complete=$((complete + 1))
+        elif [ -n "$got" ] && [ "$got" = "$old" ]; then olds=$((olds + 1))
+        else
+            broken=$((broken + 1))
+            echo "$name: trial $i (variant $v, kill after $d us) left a BROKEN $out (kept as /tmp/xm_crash_broken_$i.${out##*.})" >&2
+            cp "$out" "/tmp/xm_crash_broken_$i.${out##*.}"
         fi
     done
-    rm -f .*.tmp.*
-    report xm-pack "$N" $absent $complete $broken $tmp
+    rm -f "$out"
+    row "$name" "$N" $absent $olds $complete $broken $left
 }
 
-trials_train() {
-    local ms i pid ref absent=0 complete=0 broken=0 tmp=0 ok
-    "$PACK" -q tgt-images-idx3-ubyte -o tgt.xms &&
-        "$PACK" -q --mix none --target tgt.xms --steps 40 --batch 8 --seed 1 -o plan.h5 || { broken_any=1; return; }
-    ms=$(ms_of "$TRAIN" --arch resnet20 --init-seed 1 plan.h5 -o ref.h5 --ckpt-every 1 -j 1)
-    ref=$($PY h5sum.py ref.h5) || { broken_any=1; return; }
+# setup_ref V: run variant V uninterrupted to OUT, take its time and digest
+setup_ref() {
+    rm -f "$OUT"
+    eval "us_$1=\$(us_of cmd_$1)"
+    local r; r=$("ok_$1" "$OUT")
+    [ -n "$r" ] || { echo "crash_trials.sh: the uninterrupted run ($1) of $2 is not accepted" >&2; return 1; }
+    eval "ref_$1=\$r"
+    rm -f "$OUT"
+}
+
+writer_pack() {
+    local F=/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
+    [ -f "$F" ] || F=big-images-idx3-ubyte
+    OUT=o.xms; OLD=tgt.xms
+    cmd_0() { exec "$PACK" -q -f "$F" -o o.xms; }
+    ok_0() { "$PACK" --verify "$1" >/dev/null 2>&1 && sha256sum <"$1" | cut -c1-64; }
+    old=$(ok_0 "$OLD")
+    setup_ref 0 xm-pack || { broken_any=1; return; }
+    trials "xm-pack" o.xms 1
+}
+
+writer_mix() {
+    OUT=o.h5
+    cmd_0() { exec "$PACK" -q -f --mix xmixup --target tgt.xms --partner src.xms --pairs pairs.h5 \
+        --steps 4000 --batch 32 --seed 1 -o o.h5; }
+    # the reader: xm-train runs one step of the plan
+    ok_0() { "$TRAIN" -q --arch resnet20 "$1" -o rd.h5 -f --stop-after 1 -j 1 >/dev/null 2>&1 && h5sum "$1"; }
+    "$PACK" -q -f --mix xmixup --target tgt.xms --partner src.xms --pairs pairs.h5 \
+        --steps 4000 --batch 32 --seed 2 -o old-plan.h5 || { broken_any=1; return; }
+    OLD=old-plan.h5; old=$(ok_0 "$OLD")
+    setup_ref 0 "xm-pack --mix" || { broken_any=1; return; }
+    trials "xm-pack --mix" o.h5 1
+}
+
+writer_embed() {
+    OUT=o.h5
+    cmd_0() { exec "$EMBED" -q -f -m model.h5 src.xms -o o.h5; }
+    ok_0() { "$CENT" -q -f "$1" -o rd.h5 >/dev/null 2>&1 && h5sum "$1"; }
+    OLD=ftgt.h5; old=$(ok_0 "$OLD")
+    setup_ref 0 xm-embed || { broken_any=1; return; }
+    trials "xm-embed" o.h5 1
+}
+
+writer_centroid() {
+    OUT=o.h5
+    cmd_0() { exec "$CENT" -q -f fsrc.h5 -o o.h5; }
+    cmd_1() { exec "$CENT" -q -f big_feat.h5 -o o.h5; }
+    ok_0() { "$PAIR" -q -f --source "$1" --target "$1" -o rd.h5 >/dev/null 2>&1 && h5sum "$1"; }
+    ok_1() { ok_0 "$@"; }
+    OLD=ctgt.h5; old=$(ok_0 "$OLD")
+    setup_ref 0 xm-centroid && setup_ref 1 xm-centroid || { broken_any=1; return; }
+    trials "xm-centroid" o.h5 2
+}
+
+writer_pair() {
+    OUT=o.h5
+    cmd_0() { exec "$PAIR" -q -f --source csrc.h5 --target ctgt.h5 -o o.h5; }
+    cmd_1() { exec "$PAIR" -q -f --source big_csrc.h5 --target big_ctgt.h5 -o o.h5; }
+    ok_0() { "$PACK" -q -f --mix xmixup --target tgt.xms --partner src.xms --pairs "$1" \
+        --steps 2 --batch 8 --seed 1 -o rd.h5 >/dev/null 2>&1 && h5sum "$1"; }
+    ok_1() { h5sum "$1"; }   # no data sets behind these centroids: read back only
+    "$PAIR" -q --source csrc.h5 --target ctgt.h5 --method random --seed 3 -o old-pairs.h5 >/dev/null ||
+        { broken_any=1; return; }
+    OLD=old-pairs.h5; old=$(ok_0 "$OLD")
+    setup_ref 0 xm-pair && setup_ref 1 xm-pair || { broken_any=1; return; }
+    trials "xm-pair" o.h5 2
+}
+
+# xm-train: its checkpoint (m.ckpt.h5, rewritten every step) and its model
+# (m.h5). A checkpoint is complete when --resume from it reproduces the
+# uninterrupted run's model exactly; an older checkpoint is as good as a
+# newer one, so checkpoints are absent, complete or BROKEN.
+writer_train() {
+    local T=(--arch resnet20 --init-seed 1 plan40.h5 --ckpt-every 1 -j 1)
+    local ref old i d pid got c_abs=0 c_ok=0 c_bad=0 m_abs=0 m_old=0 m_ok=0 m_bad=0 left=0
+    local us; us=$(us_of "$TRAIN" -q "${T[@]}" -o ref.h5)
+    ref=$(h5sum ref.h5 data) || { echo "crash_trials.sh: the uninterrupted xm-train run is not readable" >&2; broken_any=1; return; }
+    "$TRAIN" -q --arch resnet20 --init-seed 2 plan40.h5 -o old-model.h5 -j 1 && old=$(h5sum old-model.h5 data) ||
+        { broken_any=1; return; }
     for i in $(seq "$N"); do
-        rm -f m.h5 m.ckpt.h5 .m.*.tmp.* .m.h5.tmp.*
-        "$TRAIN" --arch resnet20 --init-seed 1 plan.h5 -o m.h5 --ckpt-every 1 -j 1 2>/dev/null & pid=$!
-        rsleep $((ms * 5 / 4))
+        rm -f m.h5 m.ckpt.h5 r.h5 r.ckpt.h5
+        [ $((i % 2)) = 0 ] && cp old-model.h5 m.h5
+        d=$(rand_us "$us")
+        "$TRAIN" -q -f "${T[@]}" -o m.h5 >/dev/null 2>&1 & pid=$!
+        usleep "$d"
         kill -KILL $pid 2>/dev/null; wait $pid 2>/dev/null
-        ls -a | grep -q '\.tmp\.' && tmp=$((tmp + 1))
-        ok=1
-        # the checkpoint under its final name: absent or whole
-        if [ -e m.ckpt.h5 ] && ! $PY h5sum.py m.ckpt.h5 >/dev/null; then ok=0; fi
-        if [ -e m.h5 ]; then
-            [ "$($PY h5sum.py m.h5 2>/dev/null)" = "$ref" ] || ok=0
+        left=$((left + $(leftover)))
+        if [ ! -e m.ckpt.h5 ]; then c_abs=$((c_abs + 1))
+        elif "$TRAIN" -q --resume m.ckpt.h5 plan40.h5 -o r.h5 -j 1 >/dev/null 2>&1 &&
+            [ "$(h5sum r.h5 data)" = "$ref" ]; then c_ok=$((c_ok + 1))
+        else
+            c_bad=$((c_bad + 1)); cp m.ckpt.h5 "/tmp/xm_crash_broken_$i.ckpt.h5"
+            echo "xm-train: trial $i (kill after $d us) left a BROKEN m.ckpt.h5 (kept in /tmp)" >&2
         fi
-        if [ $ok = 0 ]; then
-            broken=$((broken + 1)); echo "xm-train: trial $i left a broken m.h5 or m.ckpt.h5" >&2
-            cp m.h5 "/tmp/xm_crash_broken_$i.h5" 2>/dev/null; cp m.ckpt.h5 "/tmp/xm_crash_broken_$i.ckpt.h5" 2>/dev/null
-        elif [ -e m.h5 ]; then complete=$((complete + 1))
-        else absent=$((absent + 1))
+        if [ ! -e m.h5 ]; then m_abs=$((m_abs + 1)); continue; fi
+        got=$("$BIN/xm-probe" -m m.h5 tgt.xms >/dev/null 2>&1 && h5sum m.h5 data)   # xm-probe: the reader
+        if [ -n "$got" ] && [ "$got" = "$ref" ]; then m_ok=$((m_ok + 1))
+        elif [ -n "$got" ] && [ "$got" = "$old" ]; then m_old=$((m_old + 1))
+        else
+            m_bad=$((m_bad + 1)); cp m.h5 "/tmp/xm_crash_broken_$i.h5"
+            echo "xm-train: trial $i (kill after $d us) left a BROKEN m.h5 (kept in /tmp)" >&2
         fi
     done
-    rm -f .*.tmp.*
-    report xm-train "$N" $absent $complete $broken $tmp
+    row "xm-train ckpt" "$N" $c_abs 0 $c_ok $c_bad -
+    row "xm-train model" "$N" $m_abs $m_old $m_ok $m_bad $left
 }
 
-case $TOOL in
-pack) trials_pack ;;
-train) trials_train ;;
-all) trials_pack; trials_train ;;
-esac
+for w in ${WRITERS//,/ }; do "writer_$w"; done
+printf '%-16s %6s %6s %5s %8s %6s %9s\n' writer trials absent old complete BROKEN leftovers
+printf '%s' "$ROWS"
 exit $broken_any
