@@ -43,7 +43,7 @@ static int run(mix_opts *o, const xm_log *log, xm_err *err)
     xm_plan_cfg cfg;
     xm_plan_cfg_default(&cfg);
     int rc = xm_plan_mode_parse(o->eval ? "eval" : o->mode, &cfg.mode, err);
-    if (rc) return rc;
+    if (rc) return xm_err_prefix(err, "--mix");
     cfg.steps = o->steps;
     cfg.batch = (int)o->batch;
     cfg.alpha = o->alpha;
@@ -74,7 +74,7 @@ static int run(mix_opts *o, const xm_log *log, xm_err *err)
     if (o->partner && (rc = open_set(o->partner, &partner, err))) goto done;
     if (o->pairs) {
         if ((rc = xm_plan_read_pairs(o->pairs, &pt, &ps, &npairs, err))) goto done;
-        pairs = (xm_plan_pairs){npairs, pt, ps};
+        pairs = (xm_plan_pairs){npairs, pt, ps, o->pairs};
     }
     if ((rc = xm_plan_gen_new(&cfg, target, partner, o->pairs ? &pairs : NULL, &gen, err)))
         goto done;
@@ -162,7 +162,10 @@ int xm_plan_cli_main(int argc, char **argv)
     if (!rc && o.cli.nargs > 0)
         rc = xm_err_set(&err, XM_EUSAGE, "unexpected argument '%s'", o.cli.args[0]);
     if (!rc && !o.mode && !o.eval) rc = xm_err_set(&err, XM_EUSAGE, "--mix needs a MODE");
-    if (!rc) rc = run(&o, &log, &err);
+    if (!rc) {
+        xm_atomic_install_signals(); /* SIGINT/SIGTERM remove the temporary plan */
+        rc = run(&o, &log, &err);
+    }
     xm_cli_release(&o.cli);
     if (rc) return xm_tool_fail(TOOL, &err);
     return 0;
