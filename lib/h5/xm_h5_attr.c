@@ -102,7 +102,7 @@ int xm_h5_attr_read_strs(hid_t loc, const char *name, char ***strs, int64_t *n, 
         int64_t cnt = H5Sget_simple_extent_type(s) == H5S_NULL
                           ? 0 : (int64_t)H5Sget_simple_extent_npoints(s);
         if (xm_h5__read_str_array(a, 1, t, cnt, strs) < 0)
-            rc = xm_h5__fail(loc, err, XM_EIO, "attribute %s: read failed", name);
+            rc = xm_h5__fail(loc, err, XM_EDATA, "attribute %s: read failed", name);
         else *n = cnt;
     }
     H5Sclose(s);
@@ -143,7 +143,7 @@ int xm_h5_attr_read_array(hid_t loc, const char *name, xm_h5_type type, void *v,
         rc = xm_h5__fail(loc, err, XM_EDATA, "attribute %s has %lld values, expected %lld",
                          name, (long long)cnt, (long long)(n >= 0 ? n : cap));
     else if (H5Aread(a, xm_h5__native(type), v) < 0)
-        rc = xm_h5__fail(loc, err, XM_EIO, "attribute %s: read failed", name);
+        rc = xm_h5__fail(loc, err, XM_EDATA, "attribute %s: read failed", name);
     else if (n_out)
         *n_out = cnt;
     H5Sclose(s);

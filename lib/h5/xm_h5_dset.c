@@ -89,7 +89,7 @@ int xm_h5_read(hid_t loc, const char *name, xm_h5_type type, int rank, const int
     if (d < 0) return err ? err->code : XM_EDATA;
     int rc = 0;
     if (H5Dread(d, xm_h5__native(type), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
-        rc = xm_h5__fail(loc, err, XM_EIO, "dataset %s: read failed (values out of range "
+        rc = xm_h5__fail(loc, err, XM_EDATA, "dataset %s: read failed (values out of range "
                          "for %s, or a corrupt file)", name, xm_h5_type_name(type));
     H5Dclose(d);
     return rc;
@@ -107,7 +107,7 @@ void *xm_h5_read_alloc(hid_t loc, const char *name, xm_h5_type type, int rank,
     if (!buf) {
         xm_h5__fail(loc, err, XM_EFAIL, "dataset %s: out of memory", name);
     } else if (n && H5Dread(d, xm_h5__native(type), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
-        xm_h5__fail(loc, err, XM_EIO, "dataset %s: read failed", name);
+        xm_h5__fail(loc, err, XM_EDATA, "dataset %s: read failed", name);
         free(buf);
         buf = NULL;
     }
@@ -136,7 +136,7 @@ int xm_h5_read_rows(hid_t loc, const char *name, xm_h5_type type, int64_t row0,
         H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL);
         hid_t ms = H5Screate_simple(r, count, NULL);
         if (H5Dread(d, xm_h5__native(type), ms, fs, H5P_DEFAULT, buf) < 0)
-            rc = xm_h5__fail(loc, err, XM_EIO, "dataset %s: read failed", name);
+            rc = xm_h5__fail(loc, err, XM_EDATA, "dataset %s: read failed", name);
         H5Sclose(ms);
     }
     H5Sclose(fs);
@@ -279,7 +279,7 @@ int xm_h5_read_strings(hid_t loc, const char *name, char ***strs, int64_t *n, xm
     } else {
         int64_t cnt = (int64_t)H5Sget_simple_extent_npoints(s);
         if (xm_h5__read_str_array(d, 0, t, cnt, strs) < 0)
-            rc = xm_h5__fail(loc, err, XM_EIO, "dataset %s: read failed", name);
+            rc = xm_h5__fail(loc, err, XM_EDATA, "dataset %s: read failed", name);
         else *n = cnt;
     }
     H5Sclose(s);
@@ -366,7 +366,7 @@ int xm_h5_list_datasets(hid_t loc, char ***names, int64_t *n, xm_err *err)
     list_ctx c = {0};
     if (H5Literate(loc, H5_INDEX_NAME, H5_ITER_INC, NULL, list_cb, &c) < 0 || c.failed) {
         xm_h5_strings_free(c.names, c.n);
-        return xm_h5__fail(loc, err, XM_EIO, "cannot list datasets");
+        return xm_h5__fail(loc, err, XM_EDATA, "cannot list datasets");
     }
     *names = c.names;
     *n = c.n;

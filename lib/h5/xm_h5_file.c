@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "xm_atomic.h"
@@ -104,6 +105,8 @@ int xm_h5__fail(hid_t loc, xm_err *err, int code, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     xm_h5_file_name(loc, file, sizeof file);
+    /* a read that failed in a system call is an I/O error, not bad data */
+    if (e > 0 && code == XM_EDATA) code = XM_EIO;
     if (e > 0) return xm_err_set(err, code, "%s: %s: %s", file, msg, strerror(e));
     return xm_err_set(err, code, "%s: %s", file, msg);
 }
@@ -118,8 +121,13 @@ hid_t xm_h5_open(const char *path, int write, xm_err *err)
 {
     no_exit_handler();
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    if (access(path, write ? R_OK | W_OK : R_OK) != 0) {
+    struct stat st;
+    if (access(path, write ? R_OK | W_OK : R_OK) != 0 || stat(path, &st) != 0) {
         xm_err_errno(err, XM_ENOINPUT, errno, "%s", path);
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) { /* a FIFO would block HDF5's open() forever */
+        xm_err_set(err, XM_ENOINPUT, "%s: not a regular file", path);
         return -1;
     }
     htri_t is = H5Fis_hdf5(path);
@@ -128,7 +136,7 @@ hid_t xm_h5_open(const char *path, int write, xm_err *err)
         return -1;
     }
     hid_t f = H5Fopen(path, write ? H5F_ACC_RDWR : H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) xm_err_set(err, XM_ENOINPUT, "%s: cannot open HDF5 file", path);
+    if (f < 0) xm_err_set(err, XM_EDATA, "%s: corrupt or truncated HDF5 file (cannot open)", path);
     return f;
 }
 
