@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 void xm_idx_release(xm_idx *x)
@@ -120,6 +121,10 @@ int xm_idx_parse(const uint8_t *buf, size_t len, const char *name, int64_t max_b
 int xm_idx_read(const char *path, int64_t max_bytes, xm_idx *out, xm_err *err)
 {
     memset(out, 0, sizeof *out);
+    struct stat st; /* gzopen would block on a FIFO and fail late on a directory */
+    if (stat(path, &st) != 0)
+        return xm_err_errno(err, errno == ENOENT || errno == EACCES ? XM_ENOINPUT : XM_EIO, errno, "%s", path);
+    if (!S_ISREG(st.st_mode)) return xm_err_set(err, XM_ENOINPUT, "%s: not a regular file", path);
     gzFile g = gzopen(path, "rb");
     if (!g) {
         int e = errno ? errno : ENOMEM;

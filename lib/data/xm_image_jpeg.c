@@ -63,8 +63,8 @@ int xm_image_decode_jpeg(void *tjv, const uint8_t *buf, size_t len, const char *
     int w = 0, h = 0, subsamp = 0, cs = 0;
     if (tjDecompressHeader3(tj, buf, (unsigned long)len, &w, &h, &subsamp, &cs) != 0)
         return jpeg_fail(tj, name, err);
-    if (w <= 0 || h <= 0)
-        return xm_err_set(err, XM_EDATA, "%s: empty JPEG image (%d x %d)", name, w, h);
+    if (w <= 0 || h <= 0) /* also what TurboJPEG reports when the header is cut short */
+        return xm_err_set(err, XM_EDATA, "%s: truncated JPEG header or empty image (%d x %d)", name, w, h);
     /* refuse before any large allocation: libjpeg's buffers follow the
      * native size even when decoding at a reduced scale */
     if ((int64_t)w * h > max_pixels)

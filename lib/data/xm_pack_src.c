@@ -222,11 +222,22 @@ static char *dirname_of(const char *path)
     return d;
 }
 
+/* A named input must be a regular file: opening a FIFO would block. */
+static int regular_file(const char *path, xm_err *err)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return xm_err_errno(err, errno == ENOENT || errno == EACCES ? XM_ENOINPUT : XM_EIO, errno, "%s", path);
+    if (!S_ISREG(st.st_mode)) return xm_err_set(err, XM_ENOINPUT, "%s: not a regular file", path);
+    return 0;
+}
+
 int xm_pack_src_add_list(xm_pack_src *s, const char *path, xm_err *err)
 {
     int rc = set_kind(s, KIND_LIST, path, err);
     if (rc) return rc;
     int is_stdin = strcmp(path, "-") == 0;
+    if (!is_stdin && (rc = regular_file(path, err))) return rc;
     FILE *f = is_stdin ? stdin : fopen(path, "r");
     if (!f) return xm_err_errno(err, errno == ENOENT ? XM_ENOINPUT : XM_EIO, errno, "%s", path);
     const char *shown = is_stdin ? "(stdin)" : path;
@@ -239,6 +250,10 @@ int xm_pack_src_add_list(xm_pack_src *s, const char *path, xm_err *err)
         lineno++;
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
         if (len == 0 || line[0] == '#') continue;
+        if (strlen(line) != (size_t)len) {
+            rc = xm_err_set(err, XM_EDATA, "%s:%ld: NUL byte in the line", shown, lineno);
+            break;
+        }
         char *tab = strchr(line, '\t');
         if (!tab || tab == line || !tab[1] || strchr(tab + 1, '\t')) {
             rc = xm_err_set(err, XM_EDATA, "%s:%ld: expected 'path<TAB>label'", shown, lineno);
@@ -327,6 +342,7 @@ int xm_pack_src_add(xm_pack_src *s, const char *input, const char *idx_labels, x
     struct stat st;
     if (stat(input, &st) != 0) return xm_err_errno(err, XM_ENOINPUT, errno, "%s", input);
     if (S_ISDIR(st.st_mode)) return xm_pack_src_add_folder(s, input, err);
+    if (!S_ISREG(st.st_mode)) return xm_err_set(err, XM_ENOINPUT, "%s: not a regular file", input);
     uint8_t b[8] = {0};
     int r = peek(input, b, 8);
     if (r < 0) return xm_err_errno(err, XM_ENOINPUT, errno, "%s", input);
@@ -351,6 +367,8 @@ int xm_pack_src_add(xm_pack_src *s, const char *input, const char *idx_labels, x
 
 static int read_classes(const char *path, char ***out, int *n, xm_err *err)
 {
+    int rc0 = regular_file(path, err);
+    if (rc0) return rc0;
     FILE *f = fopen(path, "r");
     if (!f) return xm_err_errno(err, errno == ENOENT ? XM_ENOINPUT : XM_EIO, errno, "%s", path);
     char *line = NULL;

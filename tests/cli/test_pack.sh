@@ -143,11 +143,11 @@ if [ -f $F/t10k-images-idx3-ubyte.gz ]; then
     expect 66 "$PACK" $F/t10k-images-idx3-ubyte.gz --idx-labels nolabels -o fm2.xms
 fi
 
-# 9. SIGTERM mid-run: exit 143 and the temporary output is removed. A FIFO in
-# the list blocks the second chunk's decode after the output was opened.
-mkfifo stall.png
-{ for i in $(seq 300); do printf '%s\t0\n' "$IMG/small.png"; done; printf 'stall.png\t0\n'; } > sig.list
-"$PACK" sig.list -o sig.xms --threads 1 -q 2>sigerr &
+# 9. SIGTERM mid-run: exit 143 and the temporary output is removed. 3,000
+# photos on one thread take seconds after the output was opened (a FIFO in
+# the list no longer blocks: it is refused as not a regular file).
+for i in $(seq 3000); do printf '%s\t0\n' "$IMG/photo.jpg"; done > sig.list
+"$PACK" sig.list -o sig.xms --threads 1 --size 64 -q 2>sigerr &
 pid=$!
 ( exec >/dev/null 2>&1; sleep 30; kill -KILL $pid ) & watchdog=$!   # never hang the suite (no pipe kept open)
 for i in $(seq 100); do ls -a | grep -q '^\.sig\.xms\.tmp\.' && break; sleep 0.05; done
