@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "xm_atomic.h"
 #include "xm_cli.h"
@@ -123,7 +124,8 @@ static int mode_extract(opts *o, xm_err *err)
         return rc;
     }
     struct stat st;
-    if (stat(o->out, &st) != 0 && mkdir(o->out, 0777) != 0)
+    int made = 0; /* a directory made here is removed again if the run fails before writing to it */
+    if (stat(o->out, &st) != 0 && !(made = mkdir(o->out, 0777) == 0))
         rc = xm_err_errno(err, XM_ECANTCREAT, errno, "%s", o->out);
     int digits = 6;
     for (uint64_t m = n - 1; m >= 1000000; m /= 10) digits++;
@@ -144,6 +146,7 @@ static int mode_extract(opts *o, xm_err *err)
     xm_xms_cursor_free(cur);
     free(recs);
     xm_xms_set_close(set);
+    if (rc && made) rmdir(o->out); /* fails, as it should, once a PNG is in it */
     return rc;
 }
 
