@@ -1,6 +1,7 @@
 /* xm_model.c: reading and writing model files (formats/model.md). */
 #include "xm_model.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,9 +84,11 @@ int xm_model_read_meta_h5(hid_t f, const char *path, xm_model_meta *m, xm_err *e
     if (xm_h5_attr_exists(f, "std") &&
         (rc = xm_h5_attr_read_array(f, "std", XM_H5_F32, m->std, m->in_channels, 0, NULL, err)))
         return rc;
-    for (int c = 0; c < m->in_channels; c++)
-        if (!(m->std[c] > 0))
-            return xm_err_set(err, XM_EDATA, "%s: std[%d] is not positive", path, c);
+    for (int c = 0; c < m->in_channels; c++) {
+        if (!(m->std[c] > 0) || !isfinite(m->std[c]))
+            return xm_err_set(err, XM_EDATA, "%s: std[%d] is not positive and finite", path, c);
+        if (!isfinite(m->mean[c])) return xm_err_set(err, XM_EDATA, "%s: mean[%d] is not finite", path, c);
+    }
     if (xm_h5_attr_exists(f, "classes")) {
         if ((rc = xm_h5_attr_read_strs(f, "classes", &m->classes, &n, err))) return rc;
         if (n != m->num_classes) {
@@ -191,6 +194,12 @@ int xm_model_read_tensors(xm_net *net, hid_t f, const char *path, int flags, xm_
         else
             rc = xm_h5_read(f, p->name, XM_H5_F32, p->rank, p->shape,
                             (p->trainable ? w : buf) + p->offset, err);
+        /* a NaN weight or a negative variance would only show as NaN features or loss */
+        const float *v = (p->trainable ? w : buf) + p->offset;
+        for (size_t j = 0; !rc && p->kind != XM_PK_BN_COUNT && j < p->count; j++)
+            if (!isfinite(v[j]) || (p->kind == XM_PK_BN_VAR && v[j] < 0))
+                rc = xm_err_set(err, XM_EDATA, "%s: dataset %s: value %zu is %s", path, p->name, j,
+                                isfinite(v[j]) ? "a negative variance" : "not finite");
     }
     if (!rc && (rc = xm_net_set_weights(net, w, buf, err)) == 0)
         memcpy(s->nbt, nbt, (size_t)s->n_bn * sizeof(int64_t));
