@@ -234,13 +234,14 @@ static int build_target_pairs(xm_plan_gen *g, const xm_plan_pairs *pairs, xm_err
 
 static int check_pairs(const xm_plan_gen *g, const xm_plan_pairs *pairs, xm_err *err)
 {
+    const char *f = pairs->path ? pairs->path : "pairs";
     for (int i = 0; i < pairs->n; i++) {
         if (pairs->target[i] < 0 || (g->target && pairs->target[i] >= g->n_tclasses))
-            return xm_err_set(err, XM_EDATA, "pair %d: target class %d is out of range", i,
-                              pairs->target[i]);
+            return xm_err_set(err, XM_EDATA, "%s: pair %d: target class %d is out of range (%d classes)",
+                              f, i, pairs->target[i], g->n_tclasses);
         if (pairs->source[i] < 0 || pairs->source[i] >= g->n_pclasses)
-            return xm_err_set(err, XM_EDATA, "pair %d: source class %d is out of range", i,
-                              pairs->source[i]);
+            return xm_err_set(err, XM_EDATA, "%s: pair %d: source class %d is out of range (%d classes)",
+                              f, i, pairs->source[i], g->n_pclasses);
     }
     return 0;
 }

@@ -71,6 +71,7 @@ void xm_plan_cfg_default(xm_plan_cfg *c);
 typedef struct xm_plan_pairs {
     int n;
     const int32_t *target, *source;
+    const char *path; /* the pairs file, named in errors (may be NULL) */
 } xm_plan_pairs;
 
 typedef struct xm_plan_gen xm_plan_gen;

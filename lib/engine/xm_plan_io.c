@@ -160,8 +160,8 @@ static int read_attrs(hid_t f, const char *path, xm_plan *p, xm_err *err)
     int rc;
     xm_plan_cfg *c = &p->cfg;
     if ((rc = xm_h5_attr_read_str(f, "mode", mode, sizeof mode, err))) return rc;
-    if (xm_plan_mode_parse(mode, &c->mode, err))
-        return xm_err_set(err, XM_EDATA, "%s: unknown mode '%s'", path, mode);
+    if (xm_plan_mode_parse(mode, &c->mode, NULL)) /* NULL: its usage error is not the one to report */
+        return xm_err_set(err, XM_EDATA, "%s: attribute mode: unknown mode '%s'", path, mode);
     if ((rc = xm_h5_attr_read_f64(f, "alpha", &c->alpha, err)) ||
         (rc = xm_h5_attr_read_f64(f, "beta", &c->beta, err)) ||
         (rc = xm_h5_attr_read_i64(f, "seed", &v, err)))
@@ -228,11 +228,15 @@ static int check_rows(const xm_plan *p, const char *path, xm_err *err)
     size_t n = (size_t)p->steps * (size_t)p->slots;
     for (size_t i = 0; i < n; i++) {
         float l = p->lambda[i];
-        if (p->target_record[i] < -1 || p->partner_record[i] < -1 || p->partner_domain[i] > 1 ||
-            !(l >= 0.0f && l <= 1.0f) || p->flip[2 * i] > 1 || p->flip[2 * i + 1] > 1)
-            return xm_err_set(err, XM_EDATA, "%s: step %lld slot %lld: value out of range",
+        const char *bad = p->target_record[i] < -1    ? "target_record"
+                          : p->partner_record[i] < -1 ? "partner_record"
+                          : p->partner_domain[i] > 1  ? "partner_domain"
+                          : !(l >= 0.0f && l <= 1.0f) ? "lambda"
+                          : p->flip[2 * i] > 1 || p->flip[2 * i + 1] > 1 ? "flip" : NULL;
+        if (bad)
+            return xm_err_set(err, XM_EDATA, "%s: step %lld slot %lld: %s out of range",
                               path, (long long)(i / (size_t)p->slots),
-                              (long long)(i % (size_t)p->slots));
+                              (long long)(i % (size_t)p->slots), bad);
         if (p->cfg.mode != XM_PLAN_EVAL && p->target_record[i] < 0 && p->partner_record[i] < 0)
             return xm_err_set(err, XM_EDATA, "%s: step %lld slot %lld: empty slot", path,
                               (long long)(i / (size_t)p->slots),

@@ -107,7 +107,7 @@ EOF
 expect 2 "$PACK" --mix xmixup --target tgt.xms --partner src.xms --steps 3 --batch 8 -o e1.h5
 has err '^xm-pack: error: mode xmixup needs --pairs$'
 expect 2 "$PACK" --mix blend --target tgt.xms --steps 3 --batch 8 -o e1.h5
-has err "^xm-pack: error: unknown mode 'blend'"
+has err "^xm-pack: error: --mix: unknown mode 'blend'"
 expect 2 "$PACK" --mix none --target tgt.xms --batch 8 -o e1.h5
 has err '^xm-pack: error: --steps is required$'
 expect 2 "$PACK" --mix none --target tgt.xms --steps 0 --batch 8 -o e1.h5

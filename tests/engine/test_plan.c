@@ -49,7 +49,7 @@ static xm_xms_set *open1(const char *path)
 /* pairs: t0->s1, t1->s3, t2->{s0, s5}, t3->s2 (s4 unused) */
 static const int32_t pt[] = {0, 1, 2, 2, 3};
 static const int32_t ps[] = {1, 3, 0, 5, 2};
-static const xm_plan_pairs pairs = {5, pt, ps};
+static const xm_plan_pairs pairs = {5, pt, ps, NULL};
 
 static int paired(int t, int s)
 {
@@ -295,7 +295,7 @@ static void test_modes(const xm_xms_set *t, const xm_xms_set *p)
     xm_plan_release(&m);
 
     /* a target class without a paired source class is refused */
-    xm_plan_pairs few = {2, pt, ps};
+    xm_plan_pairs few = {2, pt, ps, NULL};
     cfg.mode = XM_PLAN_XMIXUP;
     cfg.steps = 2;
     xm_plan_gen *g = NULL;
@@ -305,7 +305,7 @@ static void test_modes(const xm_xms_set *t, const xm_xms_set *p)
     XM_CHECK(xm_plan_gen_new(&cfg, t, p, NULL, &g, &err) == XM_EUSAGE);
     xm_err_clear(&err);
     const int32_t badsrc[1] = {9}, badt[1] = {0};
-    xm_plan_pairs bad = {1, badt, badsrc};
+    xm_plan_pairs bad = {1, badt, badsrc, NULL};
     XM_CHECK(xm_plan_gen_new(&cfg, t, p, &bad, &g, &err) == XM_EDATA);
 }
 
