@@ -211,13 +211,21 @@ int xm_train_run(const xm_train_cfg *cfg, xm_train_cb cb, void *ctx, int *stoppe
     xm_loader *ld = NULL;
     xm_loader_src src = {&t.plan, t.target, t.partner, t.src_row};
     if (t.step < end && (rc = xm_loader_start(&src, t.step, end, &ld, err))) goto done;
-    double t0 = xm_now(), tl = t0, lsum = 0;
+    double t0 = xm_now(), tl = t0, lsum = 0, loss1 = -1;
     int64_t lcount = 0;
     while (t.step < end) {
         const xm_batch *b;
         double lr = xm_train_lr(cfg, t.step, S), loss = 0;
         if ((rc = xm_loader_next(ld, &b, err)) || (rc = xm_train_step(&t, b, lr, &loss, err)))
             break;
+        /* a finite but exploded loss (too high a learning rate, a gradient
+         * spike): stop before the weights become the output */
+        if (loss1 < 0) loss1 = loss;
+        if (loss > 100.0 && loss > 1000.0 * loss1) {
+            rc = xm_err_set(err, XM_EFAIL, "step %lld: the loss diverged (%.4g, over 1000x the first "
+                            "step's %.4g): try a lower --lr", (long long)t.step + 1, loss, loss1);
+            break;
+        }
         t.step++;
         lsum += loss;
         lcount++;
