@@ -1,8 +1,9 @@
 #!/bin/sh
-# plot.sh alpha RESULTS.csv OUT.png
+# plot.sh alpha RESULTS.csv OUT.png [ALPHA]
 # plot.sh loss TUNED_DIR OUT.png SEED METHOD...
 # The issue's plots with gnuplot (Debian's gnuplot-nox): top-1 against the
-# mixing alpha (rows xmixup-aA of results.csv) with the L2 and Co-Train rows
+# mixing alpha (rows xmixup-aA of results.csv, and the xmixup row at ALPHA,
+# the pipeline's default alpha, 1 unless given) with the L2 and Co-Train rows
 # as horizontal lines; training-loss curves from xm-train's --metrics JSON
 # lines. Writes OUT.png atomically.
 set -eu
@@ -12,8 +13,9 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 case $mode in
 alpha)
-    csv=$2 out=$3
-    awk -F, '$1 ~ /^xmixup-a/ { a = $1; sub(/^xmixup-a/, "", a); print a, 100 * $2, 100 * $3 }' "$csv" | sort -g > "$tmp/alpha.dat"
+    csv=$2 out=$3 alpha=${4:-1}
+    awk -F, -v a0="$alpha" '$1 ~ /^xmixup-a/ { a = $1; sub(/^xmixup-a/, "", a); print a, 100 * $2, 100 * $3 }
+                            $1 == "xmixup" { print a0, 100 * $2, 100 * $3 }' "$csv" | sort -g > "$tmp/alpha.dat"
     [ -s "$tmp/alpha.dat" ] || { echo "plot.sh: error: $csv has no xmixup-aALPHA rows (run make full)" >&2; exit 65; }
     base() { awk -F, -v m="$1" '$1 == m { print 100 * $2 }' "$csv"; }
     l2=$(base l2) co=$(base cotrain)

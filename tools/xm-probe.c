@@ -17,6 +17,7 @@
 #include "xm_json.h"
 #include "xm_log.h"
 #include "xm_model.h"
+#include "xm_plan.h"
 #include "xm_probe.h"
 #include "xm_progress.h"
 #include "xm_xms.h"
@@ -24,7 +25,7 @@
 #define TOOL "xm-probe"
 
 typedef struct opts {
-    const char *model, *device, *head, *confusion, *predictions, *linear, *spectrum;
+    const char *model, *device, *head, *confusion, *predictions, *linear, *spectrum, *pairs, *subsets;
     int64_t threads, batch, max_iter;
     double l2, tol;
     int per_class;
@@ -205,6 +206,55 @@ static int open_set(opts *o, const char *const *paths, int n, xm_xms_set **set, 
     return xm_xms_set_open(paths, n, NULL, set, err);
 }
 
+/* --pairs with --linear-probe: one probe per subset of the training set's
+ * classes (aux: the source classes of the pairs file, rest: the others,
+ * all), one JSON line each (the paper's Table 2). */
+static int run_subsets(const opts *o, const float *trf, const int32_t *trl, int64_t ntr,
+                       const float *evf, const int32_t *evl, int64_t nev, int d, int k, xm_err *err)
+{
+    int32_t *pt = NULL, *ps = NULL;
+    int np = 0;
+    int rc = xm_plan_read_pairs(o->pairs, &pt, &ps, &np, err);
+    uint8_t *aux = rc ? NULL : calloc((size_t)k, 1), *keep = rc ? NULL : calloc((size_t)k, 1);
+    if (!rc && (!aux || !keep)) rc = xm_err_set(err, XM_EFAIL, "out of memory");
+    for (int i = 0; !rc && i < np; i++) {
+        if (ps[i] < 0 || ps[i] >= k)
+            rc = xm_err_set(err, XM_EDATA, "%s: source class %d is not a class of %s (%d classes)", o->pairs,
+                            (int)ps[i], o->linear, k);
+        else
+            aux[ps[i]] = 1;
+    }
+    char *list = rc ? NULL : strdup(o->subsets), *save = NULL;
+    if (!rc && !list) rc = xm_err_set(err, XM_EFAIL, "out of memory");
+    for (char *name = list ? strtok_r(list, ",", &save) : NULL; !rc && name; name = strtok_r(NULL, ",", &save)) {
+        int which = !strcmp(name, "aux") ? 0 : !strcmp(name, "rest") ? 1 : !strcmp(name, "all") ? 2 : -1;
+        if (which < 0) {
+            rc = xm_err_set(err, XM_EUSAGE, "--subsets: unknown subset '%s' (aux, rest or all)", name);
+            break;
+        }
+        for (int c = 0; c < k; c++) keep[c] = which == 2 ? 1 : which == 0 ? aux[c] : !aux[c];
+        xm_logreg_opts lo = {.l2 = o->l2, .tol = o->tol, .max_iter = (int)o->max_iter, .threads = (int)o->threads};
+        xm_probe_subset_result r;
+        if ((rc = xm_probe_linear_subset(trf, trl, ntr, evf, evl, nev, d, k, keep, &lo, &r, err))) {
+            xm_err_prefix(err, "subset %s: ", name);
+            break;
+        }
+        if (!r.lr.converged)
+            xm_log_warn(&o->log, "linear probe (%s): not converged after %d iterations (largest gradient %.3g)",
+                        name, r.lr.iters, r.lr.gnorm);
+        printf("{\"subset\":\"%s\",\"classes\":%d,\"top1\":%.6f,\"top5\":%.6f,\"mean_class_acc\":%.6f,"
+               "\"n\":%lld,\"probe\":\"linear\",\"train_n\":%lld,\"l2\":%g,\"iters\":%d,"
+               "\"converged\":%s,\"train_loss\":%.6f}\n",
+               name, r.classes, xm_probe_acc_top1(&r.acc), xm_probe_acc_top5(&r.acc),
+               xm_probe_acc_mean_class(&r.acc), (long long)r.acc.n, (long long)r.train_n,
+               o->l2 > 0 ? o->l2 : 1e-4, r.lr.iters, r.lr.converged ? "true" : "false", r.lr.loss);
+        fflush(stdout);
+        xm_probe_subset_release(&r);
+    }
+    free(list), free(aux), free(keep), free(pt), free(ps);
+    return rc;
+}
+
 static int run(opts *o, xm_err *err)
 {
     if (!o->model) return xm_err_set(err, XM_EUSAGE, "no model: give -m MODEL.h5");
@@ -266,6 +316,7 @@ static int run(opts *o, xm_err *err)
     xm_probe_run_opts ro = {.batch = (int)o->batch, .head = head, .want_logits = !o->linear,
                             .want_features = e.keep_feat, .map = map, .progress = on_progress, .progress_ctx = &e};
     char extra[512] = "";
+    char **names = NULL;
     xm_logreg lr = {0};
     if (!rc && o->linear) {
         /* 1: features of the training set, labelled by its own classes */
@@ -279,6 +330,11 @@ static int run(opts *o, xm_err *err)
         xm_progress_init(&e.prog, "features", (int64_t)xm_xms_set_count(set), o->log.level >= XM_LOG_NORMAL);
         if (!rc) rc = xm_probe_run(be, net, &meta, set, &ro, on_batch, &e, err);
         xm_progress_end(&e.prog);
+        if (!rc && o->pairs) {
+            rc = run_subsets(o, te.feat, te.flab, te.nfeat, e.feat, e.flab, e.nfeat, te.d, k, err);
+            free(te.feat), free(te.flab);
+            goto done;
+        }
         /* 3: standardise with the training statistics, fit, classify */
         float *mu = malloc(sizeof(float) * (size_t)(te.d > 0 ? te.d : 1)), *sd = malloc(sizeof(float) * (size_t)(te.d > 0 ? te.d : 1));
         float *z = malloc(sizeof(float) * (size_t)k * (size_t)(e.nfeat > 0 ? e.nfeat : 1));
@@ -312,7 +368,6 @@ static int run(opts *o, xm_err *err)
         xm_progress_end(&e.prog);
         snprintf(extra, sizeof extra, ",\"head\":\"%s\"", head ? "source" : "fc");
     }
-    char **names = NULL;
     if (!rc) {
         if (o->linear) {
             char **tn = calloc((size_t)k, sizeof *tn);
@@ -326,9 +381,12 @@ static int run(opts *o, xm_err *err)
     }
     if (!rc && o->predictions) rc = xm_atomic_commit(&pat, err), pred_open = 0;
     if (!rc && o->confusion) rc = write_confusion(o->confusion, &e.acc, names, o->cli.force, err);
+done:
     if (!rc && o->spectrum) rc = write_spectrum(o->spectrum, &e, o->cli.force, err);
+    if (!rc && o->pairs) goto out;
     if (!rc && e.acc.n == 0) rc = xm_err_set(err, XM_EDATA, "no record has a class of the classifier: nothing evaluated");
     if (!rc) print_result(o, &e, names, extra);
+out:
     if (pred_open) xm_atomic_abort(&pat);
     for (int j = 0; names && j < k; j++) free(names[j]);
     free(names);
@@ -359,6 +417,8 @@ int main(int argc, char **argv)
         {"l2", 0, XM_OPT_DOUBLE, &o.l2, "L", "linear probe: L2 weight (default 1e-4)", 0, 0},
         {"tol", 0, XM_OPT_DOUBLE, &o.tol, "T", "linear probe: stop when every gradient entry is below T (default 1e-5)", 0, 0},
         {"max-iter", 0, XM_OPT_INT, &o.max_iter, "N", "linear probe: L-BFGS iterations at most (default 1000)", 1, 1000000},
+        {"pairs", 0, XM_OPT_STR, &o.pairs, "PAIRS.h5", "linear probe per class subset: aux (the pairs' source classes), rest, all", 0, 0},
+        {"subsets", 0, XM_OPT_STR, &o.subsets, "LIST", "with --pairs: which subsets, e.g. aux,rest (default aux,rest,all)", 0, 0},
         {"spectrum", 0, XM_OPT_STR, &o.spectrum, "FILE", "write the singular values of the feature matrix as CSV", 0, 0},
         {0}};
     o.cli = (xm_cli){.tool = TOOL,
@@ -376,6 +436,12 @@ int main(int argc, char **argv)
     }
     xm_log_init(&o.log, TOOL, o.cli.verbosity);
     if (!rc && (o.l2 < 0 || o.tol < 0)) rc = xm_err_set(&err, XM_EUSAGE, "--l2 and --tol must be positive");
+    if (!rc && (o.pairs || o.subsets) && !o.linear)
+        rc = xm_err_set(&err, XM_EUSAGE, "--pairs and --subsets are for --linear-probe");
+    if (!rc && o.subsets && !o.pairs) rc = xm_err_set(&err, XM_EUSAGE, "--subsets needs --pairs PAIRS.h5");
+    if (!rc && o.pairs && (o.per_class || o.confusion || o.predictions))
+        rc = xm_err_set(&err, XM_EUSAGE, "--pairs prints one line per subset: drop --per-class, --confusion and --predictions");
+    if (!rc && o.pairs && !o.subsets) o.subsets = "aux,rest,all";
     if (!rc && !o.linear && (o.l2 || o.tol || o.max_iter))
         rc = xm_err_set(&err, XM_EUSAGE, "--l2, --tol and --max-iter are for --linear-probe");
     if (!rc) {

@@ -111,6 +111,26 @@ void xm_logreg_release(xm_logreg *m);
 /* logits (n x k) = x W^T + b. */
 void xm_logreg_logits(const xm_logreg *m, const float *x, int64_t n, float *logits);
 
+/* ---- linear probe on a class subset (xm_probe_subset.c) ----
+ * The paper's forgetting analysis (its Table 2) probes the auxiliary source
+ * classes, the others and all. keep[c] != 0 selects class c of the k
+ * training classes; rows of other classes (and labels outside [0, k)) are
+ * left out of both sets, the kept classes renumbered in ascending order,
+ * the features standardised with the kept training rows (inputs are not
+ * modified), the regression fitted, and the kept evaluation rows counted
+ * into acc (acc.k = classes). */
+typedef struct xm_probe_subset_result {
+    int classes;
+    int64_t train_n;
+    xm_probe_acc acc;
+    xm_logreg lr;
+} xm_probe_subset_result;
+
+int xm_probe_linear_subset(const float *trf, const int32_t *trl, int64_t ntr, const float *evf,
+                           const int32_t *evl, int64_t nev, int d, int k, const uint8_t *keep,
+                           const xm_logreg_opts *o, xm_probe_subset_result *r, xm_err *err);
+void xm_probe_subset_release(xm_probe_subset_result *r);
+
 /* Standardise columns of x (n x d) in place with mean and std computed on
  * it (mean/std out, d each) or given (compute = 0). Constant columns get std 1. */
 void xm_probe_standardise(float *x, int64_t n, int d, float *mean, float *std, int compute);

@@ -11,15 +11,17 @@
 # A source or target of your own: put SRC-train.xms / SRC-test.xms into
 # $(D) (e.g. with xm-pack DIR -o ...) and say SOURCE=SRC.
 
+# The generators are order-only prerequisites: rebuilding xm (which relinks
+# every binary) must not re-render the data and so re-run every stage after it.
 D := $(OUT)/data
 FASHION_DIR ?= /usr/share/datasets/fashion-mnist
 CHARS_PER_FONT ?= 6
 CHARS_SEED ?= 1
 K ?= 10
 
-$(D)/chars-train.xms: fonts.txt $(BIN)/xmpl-chars | $(D)/
+$(D)/chars-train.xms: fonts.txt | $(BIN)/xmpl-chars $(D)/
 	$(BIN)/xmpl-chars --fonts fonts.txt --split train --per-font $(CHARS_PER_FONT) --seed $(CHARS_SEED) -f -o $@
-$(D)/chars-test.xms: fonts.txt $(BIN)/xmpl-chars | $(D)/
+$(D)/chars-test.xms: fonts.txt | $(BIN)/xmpl-chars $(D)/
 	$(BIN)/xmpl-chars --fonts fonts.txt --split test --per-font $(CHARS_PER_FONT) --seed $(CHARS_SEED) -f -o $@
 
 $(D)/fashion-train.xms: $(FASHION_DIR)/train-images-idx3-ubyte.gz data/fashion-classes.txt | $(D)/
@@ -29,9 +31,9 @@ $(D)/fashion-test.xms: $(FASHION_DIR)/t10k-images-idx3-ubyte.gz data/fashion-cla
 
 $(D)/digits.png: data/opencv-digits.sh | $(D)/
 	sh data/opencv-digits.sh $@ $(OUT)/cache
-$(D)/digits-train-s%.xms: $(D)/digits.png $(BIN)/xmpl-digits
+$(D)/digits-train-s%.xms: $(D)/digits.png | $(BIN)/xmpl-digits
 	$(BIN)/xmpl-digits --split train -k $(K) --seed $* $< -f -o $@
-$(D)/digits-test-s%.xms: $(D)/digits.png $(BIN)/xmpl-digits
+$(D)/digits-test-s%.xms: $(D)/digits.png | $(BIN)/xmpl-digits
 	$(BIN)/xmpl-digits --split test -k $(K) --seed $* $< -f -o $@
 
 # A target without seeds (TARGET=NAME of your own): the same files for every seed.

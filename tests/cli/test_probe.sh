@@ -22,6 +22,13 @@ expect 2 "$PROBE" -m m.h5
 has err 'no data'
 expect 2 "$PROBE" -m m.h5 d.xms --l2 0.1
 has err 'linear-probe'
+expect 2 "$PROBE" -m m.h5 d.xms --pairs p.h5
+has err 'linear-probe'
+lines err 1
+expect 2 "$PROBE" -m m.h5 d.xms --linear-probe t.xms --subsets aux
+has err 'needs --pairs'
+expect 2 "$PROBE" -m m.h5 d.xms --linear-probe t.xms --pairs p.h5 --confusion c.csv
+has err 'one line per subset'
 expect 2 "$PROBE" -m m.h5 d.xms --head middle --device cpu
 has err '--head'
 expect 2 "$PROBE" -m m.h5 d.xms --batch 0

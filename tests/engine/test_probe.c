@@ -137,11 +137,47 @@ static void test_spectrum(void)
     XM_CHECK(fabs(sv[0] - 3) < 1e-6 && sv[1] == 0 && sv[2] == 0);
 }
 
+/* The probe on a class subset: four clusters, of which 0 and 1 overlap
+ * (indistinguishable) and 2 and 3 are far apart. Subset {2, 3} must be
+ * perfect with 2 classes and the kept rows only; subset {0, 1} near chance;
+ * the inputs untouched; fewer than 2 classes refused. */
+static void test_linear_subset(void)
+{
+    enum { N = 400, D = 4, K = 4 };
+    float *x = malloc(sizeof(float) * 2 * N * D), *copy = malloc(sizeof(float) * 2 * N * D);
+    int32_t y[2 * N];
+    xm_rng r;
+    xm_rng_init(&r, 11, 0);
+    for (int i = 0; i < 2 * N; i++) {
+        y[i] = i % K;
+        for (int q = 0; q < D; q++)
+            x[i * D + q] = (float)(xm_rng_normal(&r) + (y[i] >= 2 && q == y[i] ? 8.0 : 0.0));
+    }
+    memcpy(copy, x, sizeof(float) * 2 * N * D);
+    xm_logreg_opts o = {.l2 = 1e-3, .threads = 2};
+    uint8_t far[K] = {0, 0, 1, 1}, near[K] = {1, 1, 0, 0}, one[K] = {0, 0, 1, 0};
+    xm_probe_subset_result a, b;
+    XM_CHECK(xm_probe_linear_subset(x, y, N, x + N * D, y + N, N, D, K, far, &o, &a, NULL) == 0);
+    XM_CHECK(a.classes == 2 && a.acc.k == 2 && a.train_n == N / 2 && a.acc.n == N / 2);
+    XM_CHECKF(a.acc.top1 == a.acc.n, "far subset: %lld of %lld", (long long)a.acc.top1, (long long)a.acc.n);
+    XM_CHECK(xm_probe_linear_subset(x, y, N, x + N * D, y + N, N, D, K, near, &o, &b, NULL) == 0);
+    XM_CHECKF(xm_probe_acc_top1(&b.acc) < 0.65, "near subset: top-1 %.3f, want near 0.5",
+              xm_probe_acc_top1(&b.acc));
+    XM_CHECK(memcmp(x, copy, sizeof(float) * 2 * N * D) == 0);
+    xm_probe_subset_release(&a);
+    xm_probe_subset_release(&b);
+    xm_err err;
+    xm_err_clear(&err);
+    XM_CHECK(xm_probe_linear_subset(x, y, N, x + N * D, y + N, N, D, K, one, &o, &a, &err) == XM_EDATA);
+    free(x), free(copy);
+}
+
 int main(void)
 {
     test_acc();
     test_logreg_symmetric();
     test_logreg_separable();
+    test_linear_subset();
     test_spectrum();
     return xm_test_finish();
 }
