@@ -1,11 +1,12 @@
 #!/bin/sh
 # plot.sh alpha RESULTS.csv OUT.png [ALPHA]
-# plot.sh loss TUNED_DIR OUT.png SEED METHOD...
+# plot.sh loss|acc TUNED_DIR OUT.png SEED METHOD...
 # The issue's plots with gnuplot (Debian's gnuplot-nox): top-1 against the
 # mixing alpha (rows xmixup-aA of results.csv, and the xmixup row at ALPHA,
 # the pipeline's default alpha, 1 unless given) with the L2 and Co-Train rows
-# as horizontal lines; training-loss curves from xm-train's --metrics JSON
-# lines. Writes OUT.png atomically.
+# as horizontal lines; training-loss curves and test-accuracy curves (runs
+# made with CURVE_EVERY) from xm-train's --metrics JSON lines. Writes OUT.png
+# atomically.
 set -eu
 command -v gnuplot >/dev/null || { echo "plot.sh: error: gnuplot not found (apt-get install gnuplot-nox)" >&2; exit 69; }
 mode=$1
@@ -28,8 +29,10 @@ alpha)
         echo
     } > "$tmp/plot.gp"
     ;;
-loss)
+loss|acc)
     dir=$2 out=$3 seed=$4
+    key=loss ylab="training loss" ylog="set logscale y"
+    [ "$mode" = acc ] && key=eval_top1 ylab="test top-1 (%)" ylog="set yrange [*:100]"
     shift 4
     plot="plot"
     for m in "$@"; do
@@ -38,18 +41,18 @@ loss)
         # xm-train writes `"step": 10, "loss": 1.74` (a space after the colon)
         awk '{ s = l = ""
                if (match($0, /"step": *[0-9]+/)) { s = substr($0, RSTART, RLENGTH); sub(/.*: */, "", s) }
-               if (match($0, /"loss": *[-+0-9.eE]+/)) { l = substr($0, RSTART, RLENGTH); sub(/.*: */, "", l) }
-               if (s != "" && l != "") print s, l }' "$f" > "$tmp/$m.dat"
+               if (match($0, "\"" k "\": *[-+0-9.eE]+")) { l = substr($0, RSTART, RLENGTH); sub(/.*: */, "", l) }
+               if (s != "" && l != "") print s, (k == "loss" ? l : 100 * l) }' k="$key" "$f" > "$tmp/$m.dat"
         [ -s "$tmp/$m.dat" ] && plot="$plot '$tmp/$m.dat' using 1:2 with lines title '$m',"
     done
-    [ "$plot" != plot ] || { echo "plot.sh: error: no metrics files for seed $seed in $dir" >&2; exit 65; }
+    [ "$plot" != plot ] || { echo "plot.sh: error: no $key values in the metrics files of seed $seed in $dir (acc: fine-tune with CURVE_EVERY=N)" >&2; exit 65; }
     {
         echo "set terminal png size 800,500; set output '$tmp/out.png'"
-        echo "set xlabel 'step'; set ylabel 'training loss'; set logscale y; set key top right; set grid"
+        echo "set xlabel 'step'; set ylabel '$ylab'; $ylog; set key outside right; set grid"
         echo "${plot%,}"
     } > "$tmp/plot.gp"
     ;;
-*) echo "plot.sh: error: mode '$mode': alpha or loss" >&2; exit 2 ;;
+*) echo "plot.sh: error: mode '$mode': alpha, loss or acc" >&2; exit 2 ;;
 esac
 gnuplot "$tmp/plot.gp"
 mv "$tmp/out.png" "$out"
