@@ -112,16 +112,21 @@ static int evaluate(xm_trainer *t, double *top1, double *mca, int64_t *nout, xm_
     return rc;
 }
 
-static void metrics_line(xm_trainer *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void metrics_line(xm_trainer *t, const char *fmt, ...)
+/* One line of the metrics file; a failed write (disk full) fails the run. */
+static int metrics_line(xm_trainer *t, xm_err *err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int metrics_line(xm_trainer *t, xm_err *err, const char *fmt, ...)
 {
-    if (!t->metrics) return;
+    if (!t->metrics) return 0;
     va_list ap;
     va_start(ap, fmt);
     vfprintf(t->metrics, fmt, ap);
     va_end(ap);
     fputc('\n', t->metrics);
-    fflush(t->metrics);
+    errno = 0;
+    if (fflush(t->metrics) != 0 || ferror(t->metrics))
+        return xm_err_errno(err, XM_EIO, errno ? errno : EIO, "%s", t->cfg->metrics_path);
+    return 0;
 }
 
 static int open_metrics(xm_trainer *t, xm_err *err)
@@ -175,8 +180,10 @@ static int do_eval(xm_trainer *t, int64_t step, xm_train_cb cb, void *ctx, xm_er
     int64_t n = 0;
     int rc = evaluate(t, &top1, &mca, &n, err);
     if (rc) return rc;
-    metrics_line(t, "{\"step\": %lld, \"eval_top1\": %.6f, \"eval_mean_class_acc\": %.6f, "
-                 "\"eval_n\": %lld}", (long long)step, top1, mca, (long long)n);
+    if ((rc = metrics_line(t, err, "{\"step\": %lld, \"eval_top1\": %.6f, "
+                           "\"eval_mean_class_acc\": %.6f, \"eval_n\": %lld}", (long long)step,
+                           top1, mca, (long long)n)))
+        return rc;
     emit(cb, ctx, (xm_train_event){.kind = XM_TRAIN_EV_EVAL, .step = step, .top1 = top1,
                                    .mean_class_acc = mca, .n = n});
     return 0;
@@ -236,12 +243,13 @@ int xm_train_run(const xm_train_cfg *cfg, xm_train_cb cb, void *ctx, int *stoppe
                                        .loss = loss, .lr = lr, .images_per_s = ips});
         if (cfg->log_every && (t.step % cfg->log_every == 0 || t.step == end)) {
             double el = now - t0;
-            metrics_line(&t, "{\"step\": %lld, \"loss\": %.6f, \"lr\": %.6g, \"images_per_s\": "
-                         "%.1f}", (long long)t.step, lsum / (double)lcount, lr,
-                         el > 0 ? (double)(t.plan.slots * lcount) / el : 0.0);
+            rc = metrics_line(&t, err, "{\"step\": %lld, \"loss\": %.6f, \"lr\": %.6g, "
+                              "\"images_per_s\": %.1f}", (long long)t.step, lsum / (double)lcount,
+                              lr, el > 0 ? (double)(t.plan.slots * lcount) / el : 0.0);
             lsum = 0;
             lcount = 0;
             t0 = xm_now();
+            if (rc) break;
         }
         if (t.test && cfg->eval_every && t.step % cfg->eval_every == 0 && t.step != S &&
             (rc = do_eval(&t, t.step, cb, ctx, err)))
