@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "xm_atomic.h"
 #include "xm_cli.h"
 #include "xm_log.h"
 #include "xm_parse.h"
@@ -16,7 +17,14 @@
 /* The one piece of process state a signal handler needs. */
 static volatile sig_atomic_t g_stop;
 
-static void on_signal(int sig) { g_stop = sig; }
+/* The first signal asks for a checkpoint and a clean stop; a second one
+ * ends the process at once through xm_atomic's handler, which removes the
+ * temporary file of a checkpoint being written and exits 130 / 143. */
+static void on_signal(int sig)
+{
+    g_stop = sig;
+    xm_atomic_install_signals();
+}
 
 typedef struct report {
     xm_log log;
@@ -169,7 +177,6 @@ int main(int argc, char **argv)
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESETHAND; /* a second signal ends the process at once */
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     int early = 0;
