@@ -4,9 +4,11 @@
 # writer xm-pack --mix), embed (xm-embed, features), centroid (xm-centroid),
 # pair (xm-pair) and train (xm-train: its checkpoints and its final model).
 #
-# Each trial starts the writer, sleeps a random time in microseconds from 0
-# to the writer's uninterrupted runtime (measured first), sends SIGKILL, then
-# classifies the final output name:
+# Each trial starts the writer, sleeps a random time in microseconds, sends
+# SIGKILL, then classifies the final output name. The time: in trials 1-4,
+# 9-12, ... anywhere from 0 to the writer's uninterrupted runtime (measured
+# first), in trials 5-8, 13-16, ... from 1/2 to 3/2 of it, where the output
+# is written and renamed. The outcomes:
 #   absent    no file
 #   old       the file that was there before the run (every other trial
 #             starts with an older output in place and runs with --force)
@@ -47,7 +49,8 @@ for w in ${WRITERS//,/ }; do
     esac
 done
 W=$(mktemp -d /tmp/xm_crash.XXXXXX)
-trap 'rm -rf "$W"' EXIT
+if [ -n "${XM_CRASH_KEEP:-}" ]; then echo "crash_trials.sh: working directory $W (kept)" >&2
+else trap 'rm -rf "$W"' EXIT; fi
 cd "$W" || exit 1
 broken_any=0
 
@@ -56,6 +59,12 @@ mkfifo sleep.fifo && exec {SLEEPFD}<>sleep.fifo
 usleep() { read -r -t "$(printf '%d.%06d' $(($1 / 1000000)) $(($1 % 1000000)))" -u "$SLEEPFD"; }
 # rand_us MAX: a random number of microseconds, 0 .. MAX
 rand_us() { echo $(((RANDOM << 15 | RANDOM) % ($1 + 1))); }
+# kill_us TRIAL RUNTIME: when to kill: half the trials anywhere in 0 ..
+# RUNTIME, the other half late, in 1/2 .. 3/2 of it (the writing and the
+# rename come at the end of a run, and a loaded machine runs slower)
+kill_us() {
+    if [ $((($1 - 1) / 4 % 2)) = 0 ]; then rand_us "$2"; else echo $(($2 / 2 + $(rand_us "$2"))); fi
+}
 # us_of CMD...: runtime of a command in microseconds (its output discarded)
 us_of() { local t0; t0=$(date +%s%N); ("$@") >/dev/null 2>&1; echo $((($(date +%s%N) - t0) / 1000)); }
 # leftover: 0 when no temporary file is there, else 1 (and remove them)
@@ -153,7 +162,7 @@ trials() {
         v=$(((i - 1) % nv))
         rm -f "$out"
         [ $((((i - 1) / nv) % 2)) = 1 ] && cp "$OLD" "$out"   # half the trials replace an older output
-        eval "d=\$(rand_us \$us_$v)"
+        eval "d=\$(kill_us \$i \$us_$v)"
         "cmd_$v" >/dev/null 2>&1 & pid=$!
         usleep "$d"
         kill -KILL $pid 2>/dev/null; wait $pid 2>/dev/null
@@ -254,7 +263,7 @@ writer_train() {
     for i in $(seq "$N"); do
         rm -f m.h5 m.ckpt.h5 r.h5 r.ckpt.h5
         [ $((i % 2)) = 0 ] && cp old-model.h5 m.h5
-        d=$(rand_us "$us")
+        d=$(kill_us "$i" "$us")
         "$TRAIN" -q -f "${T[@]}" -o m.h5 >/dev/null 2>&1 & pid=$!
         usleep "$d"
         kill -KILL $pid 2>/dev/null; wait $pid 2>/dev/null

@@ -3,7 +3,8 @@
 # 1. Disk full: the output directory is a 4 KiB tmpfs. Each writer (xm-pack,
 #    xm-pack --mix, xm-embed, xm-centroid, xm-pair, xm-train's checkpoint and
 #    its model) exits 74 with one line "xm-TOOL: error: OUT: ...: No space
-#    left on device", and leaves no final file and no temporary file. With
+#    left on device", and leaves no final file and no temporary file (and a
+#    full disk under xm-train's --metrics log fails the run, exit 74). With
 #    --force over an older output that leaves too little room, the older
 #    output stays as it was.
 # 2. Read-only output directory (a read-only tmpfs): exit 73, one line
@@ -12,7 +13,8 @@
 # 3. SIGINT and SIGTERM mid-run to every tool: it exits 130 / 143 (an exit,
 #    not a death by the signal) within 2 s, with no final file and no
 #    temporary file; xm-train first writes its checkpoint, and --resume
-#    from it ends with the uninterrupted run's model, tensor for tensor.
+#    from it ends with the uninterrupted run's model, tensor for tensor; a
+#    second SIGTERM during that checkpoint still exits 143 and cleans up.
 # About 25 s. Needs /usr/bin/python3 with numpy and h5py (skip: 77).
 set -u
 BIN=${XM_BIN:?}
@@ -97,6 +99,12 @@ if mount -t tmpfs -o size=4k tmpfs full 2>/dev/null && mount -t tmpfs -o size=48
     mount -t tmpfs -o ro tmpfs ro 2>/dev/null; then
     for w in pack mix embed centroid pair ckpt model; do clean_fail full $w 74 "No space left on device"; done
     for w in pack mix embed centroid pair ckpt model; do clean_fail ro $w 73 "Read-only file system"; done
+    # xm-train's metrics (a log, appended to by --resume): a failed write fails the run
+    expect 74 "$TRAIN" -q --arch resnet20 plan100.h5 -j 1 --log-every 1 --metrics full/m.jsonl -o m.h5
+    lines err 1
+    has err '^xm-train: error: full/m.jsonl: No space left on device$'
+    [ -e m.h5 ] && { echo "FAIL: a model was published after its metrics failed"; fails=$((fails + 1)); }
+    rm -f full/m.jsonl m.h5 m.ckpt.h5
     # --force over an older output, too little room for the new one: the old one stays
     cp tgt.xms old/o.xms && cp ctgt.h5 old/c.h5
     sum0=$(cat old/o.xms old/c.h5 | sha256sum)
@@ -198,6 +206,27 @@ for s in INT TERM; do
         echo "FAIL: no checkpoint after SIG$s to xm-train"; fails=$((fails + 1))
     fi
 done
+
+# a second SIGTERM while the first one's checkpoint is being written ends
+# xm-train at once: still exit 143 and no temporary file (8 tries, the
+# second signal 0-7 ms after the first)
+cat > twice.py <<'EOF2'
+import subprocess, sys, time, signal, os, glob
+bad = []
+for i in range(8):
+    p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.4)
+    p.send_signal(signal.SIGTERM); time.sleep(i / 1000)
+    if p.poll() is None: p.send_signal(signal.SIGTERM)
+    rc = p.wait()
+    left = glob.glob(".*.tmp.*")
+    if rc != 143 or left: bad.append("try %d: %s, left %s" % (i, "exit %d" % rc if rc >= 0 else "signal %d" % -rc, left))
+    for f in left + glob.glob("t2*.h5"): os.unlink(f)
+print("; ".join(bad) if bad else "ok")
+EOF2
+r=$($PY twice.py "$TRAIN" -q "${TR[@]}" -o t2.h5)
+echo "xm-train SIGTERM twice: $r"
+[ "$r" = ok ] || { echo "FAIL: xm-train SIGTERM twice: $r"; fails=$((fails + 1)); }
 
 [ $fails = 0 ] && echo "test_crash_disk: all passed"
 exit $((fails > 0))
