@@ -147,15 +147,30 @@ static int open_metrics(xm_trainer *t, xm_err *err)
     return 0;
 }
 
-static int setup(xm_trainer *t, const xm_train_cfg *cfg, xm_err *err)
+/* XM_ECANTCREAT when the directory of `path` cannot take new files
+ * (missing, read-only, no permission). */
+static int check_dir(const char *path, xm_err *err)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else slash[slash == dir] = '\0'; /* "/name" -> "/" */
+    if (access(dir, W_OK | X_OK) != 0) return xm_err_errno(err, XM_ECANTCREAT, errno, "%s", path);
+    return 0;
+}
+
+static int setup(xm_trainer *t, const xm_train_cfg *cfg, const char *ckpt, xm_err *err)
 {
     int rc;
     uint64_t ph;
     t->cfg = cfg;
-    /* refuse an existing output now, not after hours of training */
+    /* refuse an existing output or one that cannot be written now, not
+     * after hours of training */
     if (!cfg->force && access(cfg->out_path, F_OK) == 0)
         return xm_err_set(err, XM_ECANTCREAT, "%s: exists (use --force to overwrite)",
                           cfg->out_path);
+    if ((rc = check_dir(cfg->out_path, err)) || (rc = check_dir(ckpt, err))) return rc;
     if ((rc = xm_hash_file(cfg->plan_path, &ph, err))) return rc;
     snprintf(t->plan_xxh, sizeof t->plan_xxh, "%016" PRIx64, ph);
     if ((rc = xm_plan_load(cfg->plan_path, &t->plan, err))) return rc;
@@ -203,7 +218,7 @@ int xm_train_run(const xm_train_cfg *cfg, xm_train_cb cb, void *ctx, int *stoppe
         if (l > 3 && !strcmp(ckpt + l - 3, ".h5")) ckpt[l - 3] = 0;
         strncat(ckpt, ".ckpt.h5", sizeof ckpt - strlen(ckpt) - 1);
     }
-    int rc = setup(&t, cfg, err);
+    int rc = setup(&t, cfg, ckpt, err);
     if (rc) goto done;
     for (char *s = t.notes, *e; *s; s = e + (*e ? 1 : 0)) {
         e = strchr(s, '\n');
