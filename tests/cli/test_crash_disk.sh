@@ -8,7 +8,8 @@
 #    --force over an older output that leaves too little room, the older
 #    output stays as it was.
 # 2. Read-only output directory (a read-only tmpfs): exit 73, one line
-#    "xm-TOOL: error: OUT: Read-only file system", nothing created.
+#    "xm-TOOL: error: OUT: Read-only file system", nothing created; xm-train
+#    says so before its first training step.
 #    Both need mount (root); without it they are skipped with a message.
 # 3. SIGINT and SIGTERM mid-run to every tool: it exits 130 / 143 (an exit,
 #    not a death by the signal) within 2 s, with no final file and no
@@ -75,7 +76,7 @@ w_centroid() { "$CENT" -q fsrc.h5 -o "$1/c.h5"; }
 w_pair() { "$PAIR" -q --source csrc.h5 --target ctgt.h5 -o "$1/p.h5" >/dev/null; }
 w_ckpt() { "$TRAIN" -q --arch resnet20 p2.h5 -j 1 -o "$1/m.h5"; }             # the checkpoint comes first
 w_model() { "$TRAIN" -q --arch resnet20 p2.h5 -j 1 --ckpt ck.h5 -f -o "$1/m.h5"; } # checkpoint elsewhere
-OUTS="pack:o.xms mix:plan.h5 embed:f.h5 centroid:c.h5 pair:p.h5 ckpt:m.ckpt.h5 model:m.h5"
+OUTS="pack:o.xms mix:plan.h5 embed:f.h5 centroid:c.h5 pair:p.h5 ckpt:m(.ckpt)?.h5 model:m.h5"
 tool_of() { case $1 in pack | mix) echo xm-pack ;; ckpt | model) echo xm-train ;; *) echo "xm-$1" ;; esac; }
 
 # clean_fail DIR WRITER CODE REASON: the writer fails with CODE, one error line
@@ -99,6 +100,10 @@ if mount -t tmpfs -o size=4k tmpfs full 2>/dev/null && mount -t tmpfs -o size=48
     mount -t tmpfs -o ro tmpfs ro 2>/dev/null; then
     for w in pack mix embed centroid pair ckpt model; do clean_fail full $w 74 "No space left on device"; done
     for w in pack mix embed centroid pair ckpt model; do clean_fail ro $w 73 "Read-only file system"; done
+    # xm-train refuses a read-only output directory before its first step
+    expect 73 "$TRAIN" -q --arch resnet20 plan100.h5 -j 1 --log-every 1 --metrics ro.jsonl -o ro/m.h5
+    has err '^xm-train: error: ro/m.h5: Read-only file system$'
+    [ -s ro.jsonl ] && { echo "FAIL: xm-train trained before refusing ro/m.h5"; fails=$((fails + 1)); }
     # xm-train's metrics (a log, appended to by --resume): a failed write fails the run
     expect 74 "$TRAIN" -q --arch resnet20 plan100.h5 -j 1 --log-every 1 --metrics full/m.jsonl -o m.h5
     lines err 1
