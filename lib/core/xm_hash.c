@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define P1 0x9E3779B185EBCA87ULL
 #define P2 0xC2B2AE3D27D4EB4FULL
@@ -126,6 +127,9 @@ uint64_t xm_xxh64(const void *data, size_t len, uint64_t seed)
 
 int xm_hash_file(const char *path, uint64_t *h, xm_err *err)
 {
+    struct stat st; /* fopen would block on a FIFO */
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return xm_err_set(err, XM_ENOINPUT, "%s: not a regular file", path);
     FILE *f = fopen(path, "rb");
     if (!f) return xm_err_errno(err, XM_ENOINPUT, errno, "%s", path);
     xm_xxh64_state s;

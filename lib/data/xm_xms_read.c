@@ -102,7 +102,7 @@ int xm_xms_open(const char *path, const xm_xms_limits *lim, xm_xms **out, xm_err
     x->fd = -1;
     if (lim) x->lim = *lim;
     else xm_xms_limits_default(&x->lim);
-    x->fd = open(path, O_RDONLY | O_CLOEXEC);
+    x->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO: refused below, not waited on */
     if (x->fd < 0) {
         rc = xm_err_errno(err, errno == ENOENT || errno == EACCES ? XM_ENOINPUT : XM_EIO, errno, "%s", path);
         goto fail;
