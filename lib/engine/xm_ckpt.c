@@ -4,6 +4,7 @@
  * the step; with the plan (the only randomness of training) that is all a
  * bit-identical continuation needs. Written atomically. */
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,6 +154,15 @@ int xm_train_save_model(xm_trainer *t, const char *path, int flags, xm_err *err)
     return save(t, path, flags, 0, err);
 }
 
+/* NaN optimizer state would only surface as a NaN loss steps later */
+static int check_finite(const float *v, size_t n, const char *path, const char *name, xm_err *err)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(v[i]))
+            return xm_err_set(err, XM_EDATA, "%s: dataset %s: value %zu is not finite", path, name, i);
+    return 0;
+}
+
 int xm_ckpt_load(xm_trainer *t, const char *path, xm_err *err)
 {
     xm_backend *be = t->be;
@@ -179,12 +189,14 @@ int xm_ckpt_load(xm_trainer *t, const char *path, xm_err *err)
     if (!rc && (size_t)fe != t->freeze_end)
         rc = xm_err_set(err, XM_EDATA, "%s: written with another --freeze-upto", path);
     if (!rc) rc = xm_h5_read(g, "momentum", XM_H5_F32, 1, d, h, err);
+    if (!rc) rc = check_finite(h, s->n_w, path, "train/momentum", err);
     if (!rc && be->ops->upload(be, s->mom, h, s->n_w * sizeof *h, err)) rc = code_of(err);
     if (!rc && t->cfg->reg == XM_REG_L2SP) {
         if (!xm_h5_exists(g, "w0"))
             rc = xm_err_set(err, XM_EDATA, "%s: no L2-SP starting weights (train/w0): the run "
                             "was not an l2sp run", path);
         if (!rc) rc = xm_h5_read(g, "w0", XM_H5_F32, 1, d, h, err);
+        if (!rc) rc = check_finite(h, s->n_w, path, "train/w0", err);
         if (!rc && !t->w0 && !(t->w0 = be->ops->alloc(be, s->n_w * sizeof *h, err)))
             rc = code_of(err);
         if (!rc && be->ops->upload(be, t->w0, h, s->n_w * sizeof *h, err)) rc = code_of(err);

@@ -299,6 +299,10 @@ int xm_trainer_build_net(xm_trainer *t, xm_err *err)
     if (!(t->net = xm_net_new(t->be, &nc, err)) || (rc = xm_net_alloc_train(t->net, err)) ||
         (rc = xm_net_init(t->net, c->init_seed, err))) {
         rc = code_of(err);
+        if (src_path && rc == XM_EUSAGE) { /* the file's arch, not an option, is at fault */
+            rc = err->code = XM_EDATA;
+            xm_err_prefix(err, "%s", src_path);
+        }
         goto done;
     }
     /* meta of the files we write */
