@@ -70,11 +70,17 @@ static int push_item(xm_pack_src *s, char *path, int32_t label, char *label_str,
     return 0;
 }
 
+/* Append a copy of str. The array grows to the next power of two (at least
+ * 16), so n pushes cost O(n), not O(n^2) copies: a list file whose one label
+ * is 1000000 makes a million classes. Arrays start as NULL, 0. */
 static int push_str(char ***v, int *n, const char *str)
 {
-    char **p = realloc(*v, (size_t)(*n + 1) * sizeof *p);
-    if (!p) return -1;
-    *v = p;
+    if (*n == 0 || (*n >= 16 && (*n & (*n - 1)) == 0)) {
+        char **p = realloc(*v, (size_t)(*n ? 2 * *n : 16) * sizeof *p);
+        if (!p) return -1;
+        *v = p;
+    }
+    char **p = *v;
     if (!(p[*n] = strdup(str))) return -1;
     (*n)++;
     return 0;
