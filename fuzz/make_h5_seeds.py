@@ -5,7 +5,8 @@ Each seed is one selector byte (the reader: 0 features, 1 centroids, 2 pairs,
 3 plan, 4 model, 5 checkpoint; see fuzz/fuzz_h5.c) followed by a small HDF5
 file in the schema of formats/*.md. Shapes are tiny; the model and checkpoint
 seeds leave their tensors unwritten (HDF5 fill value 0, no storage) so that a
-whole resnet20 fits in a few KB. Usage: fuzz/make_h5_seeds.py [OUTDIR]
+whole resnet20 fits in about 60 KB. Files use the oldest format (symbol-table
+groups), as lib/h5 and h5py write by default. Usage: fuzz/make_h5_seeds.py [OUTDIR]
 """
 import io
 import os
@@ -18,23 +19,20 @@ out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file_
 os.makedirs(out, exist_ok=True)
 STR = h5py.string_dtype("utf-8")
 
-
 def save(name, sel, build):
     bio = io.BytesIO()
-    with h5py.File(bio, "w", libver="latest") as f:
+    with h5py.File(bio, "w", libver="earliest") as f:
         build(f)
     data = bytes([sel]) + bio.getvalue()
     with open(os.path.join(out, name), "wb") as fo:
         fo.write(data)
     print(f"{name}: {len(data)} bytes")
 
-
 def features(f, n=5, d=3, c=2, dtype="f4"):
     f["features"] = (np.arange(n * d).reshape(n, d) / 7.0).astype(dtype)
     f["labels"] = np.array([i % c for i in range(n)], dtype="i8")
     f["records"] = np.arange(n, dtype="i8")
     f.create_dataset("classes", data=[f"c{k}" for k in range(c)], dtype=STR)
-
 
 def centroids(f, with_sums=True):
     c, d = 3, 4
@@ -46,7 +44,6 @@ def centroids(f, with_sums=True):
     f["means"] = (sums / counts[:, None]).astype("f4")
     f.create_dataset("classes", data=["ant", "bee", "cat"], dtype=STR)
 
-
 def pairs(f):
     f["target"] = np.array([0, 1], dtype="i4")
     f["source"] = np.array([2, 0], dtype="i4")
@@ -56,7 +53,6 @@ def pairs(f):
     f.create_dataset("source_classes", data=["x", "y", "z"], dtype=STR)
     f.attrs["method"] = "greedy"
     f.attrs["aux_size"] = np.int64(3)
-
 
 def plan(f, mode="xmixup", steps=2, slots=2):
     f["target_record"] = np.arange(steps * slots, dtype="i8").reshape(steps, slots)
@@ -82,7 +78,6 @@ def plan(f, mode="xmixup", steps=2, slots=2):
     a["n_source_classes"] = np.int64(2)
     a["source_classes"] = np.array([1, 3], dtype="i4")
     a.create("source_class_names", ["y", "w"], dtype=STR)
-
 
 def resnet20_params(in_ch=1, classes=2, source=0):
     """(name, shape, trainable) in torchvision state_dict order."""
@@ -120,7 +115,6 @@ def resnet20_params(in_ch=1, classes=2, source=0):
         p.append(("source_fc.bias", (source,), True))
     return p
 
-
 def model(f, source=0):
     params = resnet20_params(source=source)
     for name, shape, _ in params:
@@ -142,7 +136,6 @@ def model(f, source=0):
         a.create("source_classes", [f"s{k}" for k in range(source)], dtype=STR)
     return sum(int(np.prod(s)) for _, s, t in params if t)
 
-
 def checkpoint(f, w0=False):
     n_w = model(f)
     f.attrs["plan_xxh64"] = "0123456789abcdef"
@@ -156,7 +149,6 @@ def checkpoint(f, w0=False):
     g.attrs["freeze_end"] = np.int64(0)
     g.attrs["format"] = "xm-checkpoint-1"
 
-
 save("features_f32", 0, features)
 save("features_f64", 0, lambda f: features(f, n=3, d=2, c=3, dtype="f8"))
 save("centroids_sums", 1, centroids)
@@ -164,7 +156,5 @@ save("centroids_means", 1, lambda f: centroids(f, with_sums=False))
 save("pairs", 2, pairs)
 save("plan_xmixup", 3, plan)
 save("plan_cotrain", 3, lambda f: plan(f, mode="cotrain", steps=1, slots=4))
-
 save("model_resnet20_source", 4, lambda f: model(f, source=3))
-
 save("checkpoint_l2sp", 5, lambda f: checkpoint(f, w0=True))
