@@ -68,8 +68,8 @@ for t in "${targets[@]}"; do
     [ -d "fuzz/corpus/$t" ] && seeds=("fuzz/corpus/$t")
     start=$(date +%s)
     "$bin" -fork="$jobs" -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1 \
-        -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
-        -malloc_limit_mb=65536 -artifact_prefix="$art/" "$corpus" "${seeds[@]}" >"$log" 2>&1
+        -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 \
+        -artifact_prefix="$art/" "$corpus" "${seeds[@]}" >"$log" 2>&1
     rc=$?
     # execs: the last "#N" status line (fork mode prints the sum over jobs)
     execs=$(grep -Eo '^#[0-9]+' "$log" | tail -1 | tr -d '#')
@@ -78,7 +78,7 @@ for t in "${targets[@]}"; do
     for a in "$art"/*; do
         [ -f "$a" ] || continue
         rep=$a.txt
-        "$bin" -rss_limit_mb=2048 -malloc_limit_mb=65536 -timeout=10 "$a" >"$rep" 2>&1
+        "$bin" -malloc_limit_mb=1024 -rss_limit_mb=4096 -timeout=10 "$a" >"$rep" 2>&1
         kind=$(classify "$rep")
         name=$t-$(basename "$a")
         if [ "$kind" = libhdf5 ]; then
