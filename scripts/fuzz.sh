@@ -97,6 +97,12 @@ for t in "${targets[@]}"; do
         echo "fuzz.sh: $t: the fuzzer failed (status $rc) without a crash input" >&2
     fi
     [ "$ours" = 0 ] || status=1
+    # fuzz_h5's file images of processes that died mid-run
+    for f in /dev/shm/xm-fuzz-h5-*.h5; do
+        [ -e "$f" ] || continue
+        p=${f#/dev/shm/xm-fuzz-h5-}
+        kill -0 "${p%.h5}" 2>/dev/null || rm -f "$f"
+    done
     printf 'fuzz.sh: %-6s %4ss  execs %-9s corpus %-5s crashes %s (libhdf5-internal, ignored: %s)\n' \
         "$t" "$(($(date +%s) - start))" "${execs:-0}" "$ncorp" "$ours" "$hdf5"
 done
