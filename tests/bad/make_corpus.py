@@ -1029,6 +1029,9 @@ for t, o in opts:
         args[o[0]] = o[1]
         cmd = (t, *[x for kv in args.items() for x in kv], "-o", "@O/plan.h5")
     case("options", 2, "^%s: error: .*%s" % (t, opt), opt, *cmd)
+for arch in ("resnet9", "vgg16", "resnet20x"):
+    case("options", 2, "^xm-train: error: --arch", "--arch", "xm-train", "--arch", arch, "--init-seed", "1",
+         "base/plan.h5", "-o", "@O/m.h5")
 
 with open("cases.tsv", "w") as f:
     for c in CASES:
