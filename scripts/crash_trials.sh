@@ -30,8 +30,9 @@
 # Prints a table (writer, trials, absent, old, complete, BROKEN, leftovers)
 # and exits 1 when any trial was BROKEN. Needs XM_BIN (the tools' directory,
 # default build/bin next to this script) and /usr/bin/python3 with numpy and
-# h5py (exit 77 without them). CI runs 5 trials per writer
-# (tests/cli/test_crash_writers.sh); `scripts/crash_trials.sh all 20` is
+# h5py (exit 77 without them). xm-train runs XM_CRASH_TRAIN_STEPS steps
+# (default 40). CI runs 5 trials per writer, 20 training steps
+# (tests/cli/test_crash_writers.sh); `scripts/crash_trials.sh all 24` is
 # the full run of docs/reliability-crash.md.
 set -u
 WRITERS=${1:?usage: crash_trials.sh all|pack,mix,embed,centroid,pair,train N}
@@ -142,7 +143,7 @@ h5sum() { $PY h5sum.py "$@" 2>/dev/null; }
     "$EMBED" -q -m model.h5 src.xms -o fsrc.h5 && "$EMBED" -q -m model.h5 tgt.xms -o ftgt.h5 &&
     "$CENT" -q fsrc.h5 -o csrc.h5 && "$CENT" -q ftgt.h5 -o ctgt.h5 &&
     "$PAIR" -q --source csrc.h5 --target ctgt.h5 -o pairs.h5 >/dev/null &&
-    "$PACK" -q --mix none --target tgt.xms --steps 40 --batch 8 --seed 1 -o plan40.h5 ||
+    "$PACK" -q --mix none --target tgt.xms --steps "${XM_CRASH_TRAIN_STEPS:-40}" --batch 8 --seed 1 -o trainplan.h5 ||
     { echo "crash_trials.sh: the uninterrupted small pipeline failed" >&2; exit 1; }
 
 ROWS=""
@@ -254,11 +255,11 @@ writer_pair() {
 # uninterrupted run's model exactly; an older checkpoint is as good as a
 # newer one, so checkpoints are absent, complete or BROKEN.
 writer_train() {
-    local T=(--arch resnet20 --init-seed 1 plan40.h5 --ckpt-every 1 -j 1)
+    local T=(--arch resnet20 --init-seed 1 trainplan.h5 --ckpt-every 1 -j 1)
     local ref old i d pid got c_abs=0 c_ok=0 c_bad=0 m_abs=0 m_old=0 m_ok=0 m_bad=0 left=0
     local us; us=$(us_of "$TRAIN" -q "${T[@]}" -o ref.h5)
     ref=$(h5sum ref.h5 data) || { echo "crash_trials.sh: the uninterrupted xm-train run is not readable" >&2; broken_any=1; return; }
-    "$TRAIN" -q --arch resnet20 --init-seed 2 plan40.h5 -o old-model.h5 -j 1 && old=$(h5sum old-model.h5 data) ||
+    "$TRAIN" -q --arch resnet20 --init-seed 2 trainplan.h5 -o old-model.h5 -j 1 && old=$(h5sum old-model.h5 data) ||
         { broken_any=1; return; }
     for i in $(seq "$N"); do
         rm -f m.h5 m.ckpt.h5 r.h5 r.ckpt.h5
@@ -269,7 +270,7 @@ writer_train() {
         kill -KILL $pid 2>/dev/null; wait $pid 2>/dev/null
         left=$((left + $(leftover)))
         if [ ! -e m.ckpt.h5 ]; then c_abs=$((c_abs + 1))
-        elif "$TRAIN" -q --resume m.ckpt.h5 plan40.h5 -o r.h5 -j 1 >/dev/null 2>&1 &&
+        elif "$TRAIN" -q --resume m.ckpt.h5 trainplan.h5 -o r.h5 -j 1 >/dev/null 2>&1 &&
             [ "$(h5sum r.h5 data)" = "$ref" ]; then c_ok=$((c_ok + 1))
         else
             c_bad=$((c_bad + 1)); cp m.ckpt.h5 "/tmp/xm_crash_broken_$i.ckpt.h5"
