@@ -54,7 +54,7 @@ END {
             row = row " " cell(k) " |"
             if (k in n) {
                 mean = sum[k] / n[k]; v = n[k] > 1 ? (sq[k] - n[k] * mean * mean) / (n[k] - 1) : 0
-                printf "%s,%s,%.4f,%.4f,%d\n", m, subs[j], mean, v > 0 ? sqrt(v) : 0, n[k] > csv
+                printf "%s,%s,%.4f,%.4f,%d\n", m, subs[j], mean, (v > 0 ? sqrt(v) : 0), n[k] > csv
             }
         }
         print row > md
