@@ -10,7 +10,9 @@
 # line on stderr (unless the case says otherwise) that matches its regex and
 # names the input, print no HDF5 error stack and no sanitizer report, not
 # crash (exit >= 128) and leave its output directory empty (no final or
-# temporary file). Prints "bad corpus: N cases (per group), F failures".
+# temporary file). Prints "bad corpus: N cases (per group), F failures, K
+# known libhdf5 crashes" (a case marked known that crashes inside libhdf5:
+# reported, not failed; docs/reliability-bad-inputs.md).
 # Sanitized binaries are detected with nm (__asan_init) or XM_SANITIZED=1.
 # XM_BAD_JOBS (default 2) cases run at once. Needs /usr/bin/python3 with
 # numpy, h5py, PIL, zstandard (skip: 77).
@@ -126,7 +128,7 @@ summary=$(cut -f2 cases.tsv | uniq -c | awk '{printf "%s%s %s", (NR > 1 ? ", " :
 nknown=$(grep -c '^KNOWN' "$T/fails")
 # seconds per group, summed over the cases of both workers
 cat "$T"/out*.times | awk '{s[$1] += ($3 - $2) / 1e6} END {for (g in s) printf "%s %.0f s, ", g, s[g]; print ""}' |
-    sed 's/, $//; s/^/bad corpus: time per group: /' 
+    sed 's/, $//; s/^/bad corpus: time per group: /'
 ncase=$(wc -l <cases.tsv)
 echo "bad corpus: $ncase cases ($summary), $nfail failures, $nknown known libhdf5 crashes, $((SECONDS - start)) s$([ "$sanitized" = 1 ] && echo ", sanitized binaries")"
 [ "$nfail" = 0 ]
