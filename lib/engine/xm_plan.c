@@ -472,6 +472,9 @@ int xm_plan_gen_step(xm_plan_gen *g, int64_t k, const xm_plan_rows *rows, xm_err
 
 int xm_plan_alloc(xm_plan *p, int64_t steps, int slots, xm_err *err)
 {
+    if (steps < 1 || slots < 1 || steps > XM_PLAN_MAX_SLOTS / slots)
+        return xm_err_set(err, XM_EUSAGE, "a plan of %lld steps x %d slots: more than %lld slots",
+                          (long long)steps, slots, (long long)XM_PLAN_MAX_SLOTS);
     size_t n = (size_t)steps * (size_t)slots;
     p->steps = steps;
     p->slots = slots;

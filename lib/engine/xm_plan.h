@@ -44,6 +44,10 @@ typedef enum xm_plan_mode {
 
 #define XM_PLAN_MAX_BATCH 65536
 #define XM_PLAN_MAX_STEPS ((int64_t)1 << 40)
+/* steps x slots at most: 2^28 slots are 8.3 GB of plan in memory (the
+ * paper's protocol needs 432,000); a file declaring more is refused before
+ * allocating, since HDF5 can declare a huge dataset that stores nothing. */
+#define XM_PLAN_MAX_SLOTS ((int64_t)1 << 28)
 
 const char *xm_plan_mode_name(xm_plan_mode m);
 /* Returns 0 and sets *m, or XM_EUSAGE for an unknown name. */

@@ -258,6 +258,11 @@ int xm_plan_load(const char *path, xm_plan *p, xm_err *err)
         rc = xm_err_set(err, XM_EDATA, "%s: target_record must be steps x slots", path);
         goto out;
     }
+    if (d[0] > XM_PLAN_MAX_SLOTS / d[1]) {
+        rc = xm_err_set(err, XM_EDATA, "%s: target_record: %lld steps x %lld slots, more than %lld slots",
+                        path, (long long)d[0], (long long)d[1], (long long)XM_PLAN_MAX_SLOTS);
+        goto out;
+    }
     if ((rc = xm_plan_alloc(p, d[0], (int)d[1], err))) goto out;
     const int64_t d2[2] = {d[0], d[1]}, d3[3] = {d[0], d[1], 2}, d4[4] = {d[0], d[1], 2, 2};
     if ((rc = xm_h5_read(f, "target_record", XM_H5_I64, 2, d2, p->target_record, err)) ||
