@@ -885,6 +885,10 @@ semantic("plan", "base/plan.h5", "plan", run, [
     ("hash", setattr_("target_xxh64", ["0000000000000000"]), "the file changed", 65, "base/tgt.xms"),
     ("files-missing", setattr_("target_files", ["gone.xms"]), "gone\\.xms: No such file", 66, "gone.xms"),
     ("src-cls", setattr_("source_classes", [99]), "source_classes", 65),
+    # declared, never stored: 2^30 x 64 slots would be 2 TB in memory
+    ("huge-declared", lambda h: [delete("target_record")(h),
+                                 h.create_dataset("target_record", shape=(1 << 30, 64), dtype="i8", chunks=(1024, 64))],
+     "more than 268435456 slots", 65),
 ])
 
 # model -> xm-embed, xm-probe, xm-train -m
