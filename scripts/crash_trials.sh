@@ -38,6 +38,7 @@ set -u
 WRITERS=${1:?usage: crash_trials.sh all|pack,mix,embed,centroid,pair,train N}
 N=${2:?usage: crash_trials.sh all|pack,mix,embed,centroid,pair,train N}
 BIN=${XM_BIN:-$(cd "$(dirname "$0")/.." && pwd)/build/bin}
+H5SUM=$(cd "$(dirname "$0")/.." && pwd)/tests/cli/h5sum.py
 PACK="$BIN/xm-pack"; TRAIN="$BIN/xm-train"; EMBED="$BIN/xm-embed"
 CENT="$BIN/xm-centroid"; PAIR="$BIN/xm-pair"
 PY=/usr/bin/python3
@@ -110,31 +111,8 @@ for name, c, d in (("big_csrc", 3000, 512), ("big_ctgt", 300, 512)):
 EOF
 [ -f big_ctgt.h5 ] || { echo "crash_trials.sh: cannot make the inputs" >&2; exit 1; }
 
-# h5sum FILE [data]: one hash over every dataset and attribute (names and
-# values; with "data" the datasets only); exit 1 when the file does not read
-# back
-cat > h5sum.py <<'EOF'
-import h5py, hashlib, sys, numpy as np
-h = hashlib.sha256()
-def attrs(name, obj):
-    if len(sys.argv) > 2: return   # "data": datasets only
-    for k in sorted(obj.attrs):
-        h.update(("%s@%s=" % (name, k)).encode()); h.update(repr(np.asarray(obj.attrs[k]).tolist()).encode())
-try:
-    with h5py.File(sys.argv[1], "r") as f:
-        attrs("/", f)
-        def visit(name, obj):
-            attrs(name, obj)
-            if isinstance(obj, h5py.Dataset):
-                v = obj[()]
-                h.update(name.encode())
-                h.update(repr(v.tolist()).encode() if v.dtype.kind == "O" else np.ascontiguousarray(v).tobytes())
-        f.visititems(visit)
-except Exception as e:
-    print("unreadable %s: %s" % (sys.argv[1], e), file=sys.stderr); sys.exit(1)
-print(h.hexdigest())
-EOF
-h5sum() { $PY h5sum.py "$@" 2>/dev/null; }
+# h5sum FILE [data]: one hash over every dataset and attribute (tests/cli/h5sum.py)
+h5sum() { $PY "$H5SUM" "$@" 2>/dev/null; }
 
 # the small pipeline every writer starts from
 "$PACK" -q tgt-images-idx3-ubyte -o tgt.xms && "$PACK" -q src-images-idx3-ubyte -o src.xms &&

@@ -4,6 +4,21 @@
 # into its exit status.
 
 fails=0
+# content hash of an HDF5 file (h5sum.py FILE [data])
+H5SUM="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/h5sum.py"
+
+# digits_png: OpenCV's digit sheet, fetched once (apt-get download
+# opencv-doc) into BIN/../pipeline-cache; sets $DIGITS_PNG, or exits 77
+digits_png() {
+    local cache
+    cache=$(cd "$1/.." && pwd)/pipeline-cache
+    mkdir -p "$cache"
+    if [ ! -f "$cache/digits.png" ]; then
+        sh "$2/pipelines/data/opencv-digits.sh" "$cache/digits.png" "$cache" ||
+            { echo "skipped: OpenCV's digits.png cannot be fetched"; exit 77; }
+    fi
+    DIGITS_PNG=$cache/digits.png
+}
 
 cli_setup() {
     T=$(mktemp -d "/tmp/xm_test_$1.XXXXXX")

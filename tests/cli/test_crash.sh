@@ -31,23 +31,13 @@ with open("tgt-images-idx3-ubyte", "wb") as f:
 with open("tgt-labels-idx1-ubyte", "wb") as f:
     f.write(struct.pack(">II", 0x801, n)); f.write(lab.astype(np.uint8))
 EOF
-cat > h5sum.py <<'EOF'
-import h5py, hashlib, sys
-h = hashlib.sha256()
-with h5py.File(sys.argv[1], "r") as f:
-    def visit(name, obj):
-        if isinstance(obj, h5py.Dataset):
-            h.update(name.encode()); h.update(obj[()].tobytes())
-    f.visititems(visit)
-print(h.hexdigest())
-EOF
 "$PACK" -q tgt-images-idx3-ubyte -o tgt.xms &&
     "$PACK" -q --mix none --target tgt.xms --steps 40 --batch 8 --seed 1 -o plan.h5 || { echo "FAIL: pack/plan"; exit 1; }
 TR=(--ckpt-every 2 -j 1)
 t0=$(date +%s%N)
 expect 0 "$TRAIN" --arch resnet20 --init-seed 1 plan.h5 -o ref.h5 "${TR[@]}"
 ms=$((($(date +%s%N) - t0) / 1000000))
-ref=$($PY h5sum.py ref.h5)
+ref=$($PY "$H5SUM" ref.h5 data)
 steps=""
 for band in 0 1 2; do   # three kill moments: early, middle, late in the run
     rm -f r.h5 r.ckpt.h5 .r.*
@@ -65,7 +55,7 @@ for band in 0 1 2; do   # three kill moments: early, middle, late in the run
         has err '^xm-train: resuming at step [0-9]+ of 40$'
         steps="$steps $(sed -n 's/^xm-train: resuming at step \([0-9]*\) of 40$/\1/p' err)"
     fi
-    got=$($PY h5sum.py r.h5 2>/dev/null)
+    got=$($PY "$H5SUM" r.h5 data 2>/dev/null)
     [ "$got" = "$ref" ] || { echo "FAIL: resumed model differs from the uninterrupted run (kill band $band)"; fails=$((fails + 1)); }
 done
 echo "exact resume: resumed at steps$steps of 40 (uninterrupted run $ms ms)"

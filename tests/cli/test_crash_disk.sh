@@ -183,19 +183,9 @@ done
 
 # xm-train: the signal checkpoints first; --resume from it ends at the
 # uninterrupted run's model
-cat > h5sum.py <<'EOF'
-import h5py, hashlib, sys
-h = hashlib.sha256()
-with h5py.File(sys.argv[1], "r") as f:
-    def visit(name, obj):
-        if isinstance(obj, h5py.Dataset):
-            h.update(name.encode()); h.update(obj[()].tobytes())
-    f.visititems(visit)
-print(h.hexdigest())
-EOF
 TR=(--arch resnet20 --init-seed 1 plan100.h5 -j 1)
 ms=$(ms_of "$TRAIN" -q "${TR[@]}" -o ref.h5)
-ref=$($PY h5sum.py ref.h5)
+ref=$($PY "$H5SUM" ref.h5 data)
 for s in INT TERM; do
     rm -f s.h5 s.ckpt.h5
     RUNTIME[xm-train]=$ms
@@ -204,7 +194,7 @@ for s in INT TERM; do
     if [ -e s.ckpt.h5 ]; then
         expect 0 "$TRAIN" --resume s.ckpt.h5 plan100.h5 -o s.h5 -j 1
         has err '^xm-train: resuming at step [0-9]+ of 100$'
-        [ "$($PY h5sum.py s.h5 2>/dev/null)" = "$ref" ] ||
+        [ "$($PY "$H5SUM" s.h5 data 2>/dev/null)" = "$ref" ] ||
             { echo "FAIL: SIG$s, --resume: the model differs from the uninterrupted run's"; fails=$((fails + 1)); }
         echo "xm-train SIG$s: $(cat err | head -1)"
     else

@@ -19,18 +19,13 @@ PY=/usr/bin/python3
 . "$(dirname "$0")/lib.sh"
 [ -x "$BIN/xmpl-chars" ] || { echo "skipped: no xmpl-chars (built only with FreeType)"; exit 77; }
 $PY -c 'import h5py, numpy' 2>/dev/null || { echo "skipped: no h5py for /usr/bin/python3"; exit 77; }
-cache=$(cd "$BIN/.." && pwd)/pipeline-cache
-mkdir -p "$cache"
-if [ ! -f "$cache/digits.png" ]; then
-    sh "$SRC/pipelines/data/opencv-digits.sh" "$cache/digits.png" "$cache" ||
-        { echo "skipped: OpenCV's digits.png cannot be fetched"; exit 77; }
-fi
+digits_png "$BIN" "$SRC"
 cli_setup crash_make
 mgid=""
 trap '[ -n "$mgid" ] && kill -KILL -- -"$mgid" 2>/dev/null; rm -rf "$T"' EXIT
 trap 'exit 1' INT TERM
 mkdir -p run/data
-cp "$cache/digits.png" run/data/
+cp "$DIGITS_PNG" run/data/
 MK=(-C "$SRC/pipelines" results BIN="$BIN" OUT="$T/run" SEEDS=1 STEPS=10 PRESTEPS=10 BATCH=16
     CHARS_PER_FONT=1 METHODS=xmixup)
 E=run/chars-digits-resnet20-10

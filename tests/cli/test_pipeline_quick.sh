@@ -11,15 +11,10 @@ set -u
 BIN=${XM_BIN:?}; SRC=${XM_SRC:?}
 . "$(dirname "$0")/lib.sh"
 [ -x "$BIN/xmpl-chars" ] || { echo "skipped: no xmpl-chars (built only with FreeType)"; exit 77; }
-cache=$(cd "$BIN/.." && pwd)/pipeline-cache
-mkdir -p "$cache"
-if [ ! -f "$cache/digits.png" ]; then
-    sh "$SRC/pipelines/data/opencv-digits.sh" "$cache/digits.png" "$cache" ||
-        { echo "skipped: OpenCV's digits.png cannot be fetched"; exit 77; }
-fi
+digits_png "$BIN" "$SRC"
 cli_setup pipeline
 mkdir -p run/data
-cp "$cache/digits.png" run/data/
+cp "$DIGITS_PNG" run/data/
 
 expect 0 make -C "$SRC/pipelines" quick BIN="$BIN" OUT="$T/run" \
     QUICK_SEEDS=1 QUICK_STEPS=10 QUICK_PRESTEPS=10 CHARS_PER_FONT=1
