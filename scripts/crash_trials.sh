@@ -39,6 +39,7 @@ WRITERS=${1:?usage: crash_trials.sh all|pack,mix,embed,centroid,pair,train N}
 N=${2:?usage: crash_trials.sh all|pack,mix,embed,centroid,pair,train N}
 BIN=${XM_BIN:-$(cd "$(dirname "$0")/.." && pwd)/build/bin}
 H5SUM=$(cd "$(dirname "$0")/.." && pwd)/tests/cli/h5sum.py
+CRASH_INPUTS=${H5SUM%/*}/crash_inputs.py
 PACK="$BIN/xm-pack"; TRAIN="$BIN/xm-train"; EMBED="$BIN/xm-embed"
 CENT="$BIN/xm-centroid"; PAIR="$BIN/xm-pair"
 PY=/usr/bin/python3
@@ -75,40 +76,10 @@ leftover() {
 }
 
 # ---- inputs ----
-$PY - <<'EOF'
-import numpy as np, struct, os, h5py
-rng = np.random.default_rng(1)
-def idx(name, n, side, ncls, spread=True):
-    lab = np.arange(n) % ncls
-    if spread:
-        px = np.clip(rng.normal(40 + 200 * lab[:, None] / ncls, 20, (n, side * side)), 0, 255)
-    else:
-        px = rng.integers(0, 256, (n, side * side))
-    with open(name + "-images-idx3-ubyte", "wb") as f:
-        f.write(struct.pack(">IIII", 0x803, n, side, side)); f.write(px.astype(np.uint8).tobytes())
-    with open(name + "-labels-idx1-ubyte", "wb") as f:
-        f.write(struct.pack(">II", 0x801, n)); f.write(lab.astype(np.uint8).tobytes())
-idx("tgt", 64, 12, 4)     # target: 4 classes
-idx("src", 256, 12, 16)   # source: 16 classes
 # a bigger IDX pair for xm-pack when Fashion-MNIST is not installed
-if not os.path.exists("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"):
-    idx("big", 20000, 28, 10, spread=False)
-# larger inputs for the fast writers: features, centroids
-n, d, c = 200000, 64, 100
-with h5py.File("big_feat.h5", "w") as f:
-    f["features"] = rng.normal(0, 1, (n, d)).astype(np.float32)
-    f["labels"] = (np.arange(n) % c).astype(np.int32)
-    f["records"] = np.arange(n, dtype=np.int64)
-    f["classes"] = np.array(["c%d" % i for i in range(c)], dtype=h5py.string_dtype())
-for name, c, d in (("big_csrc", 3000, 512), ("big_ctgt", 300, 512)):
-    counts = rng.integers(5, 50, c).astype(np.int64)
-    sums = rng.normal(0, 1, (c, d)) * counts[:, None]
-    with h5py.File(name + ".h5", "w") as f:
-        f["sums"] = sums
-        f["counts"] = counts
-        f["means"] = (sums / counts[:, None]).astype(np.float32)
-        f["classes"] = np.array(["%s%d" % (name[-3:], i) for i in range(c)], dtype=h5py.string_dtype())
-EOF
+big=""
+[ -e /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ] || big=big:20000:28:10:noise
+$PY "$CRASH_INPUTS" tgt:64:12:4 src:256:12:16 $big
 [ -f big_ctgt.h5 ] || { echo "crash_trials.sh: cannot make the inputs" >&2; exit 1; }
 
 # h5sum FILE [data]: one hash over every dataset and attribute (tests/cli/h5sum.py)

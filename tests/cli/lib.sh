@@ -4,8 +4,10 @@
 # into its exit status.
 
 fails=0
-# content hash of an HDF5 file (h5sum.py FILE [data])
-H5SUM="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/h5sum.py"
+# this directory (helper scripts), and the content hash of an HDF5 file
+# (h5sum.py FILE [data])
+CLI_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+H5SUM="$CLI_DIR/h5sum.py"
 
 # digits_png: OpenCV's digit sheet, fetched once (apt-get download
 # opencv-doc) into BIN/../pipeline-cache; sets $DIGITS_PNG, or exits 77

@@ -30,34 +30,7 @@ trap 'cd /; for m in full old ro; do umount "$T/$m" 2>/dev/null; done; rm -rf "$
 trap 'exit 1' INT TERM
 
 # ---- inputs: the small pipeline, and bigger inputs for the signal cases ----
-$PY - <<'EOF'
-import numpy as np, struct, h5py
-rng = np.random.default_rng(1)
-def idx(name, n, side, ncls):
-    lab = np.arange(n) % ncls
-    px = np.clip(rng.normal(40 + 200 * lab[:, None] / ncls, 20, (n, side * side)), 0, 255)
-    with open(name + "-images-idx3-ubyte", "wb") as f:
-        f.write(struct.pack(">IIII", 0x803, n, side, side)); f.write(px.astype(np.uint8).tobytes())
-    with open(name + "-labels-idx1-ubyte", "wb") as f:
-        f.write(struct.pack(">II", 0x801, n)); f.write(lab.astype(np.uint8).tobytes())
-idx("tgt", 64, 12, 4)
-idx("src", 256, 12, 16)
-idx("big", 3000, 28, 10)
-idx("huge", 40000, 28, 10)
-n, d, c = 300000, 64, 100
-with h5py.File("big_feat.h5", "w") as f:
-    f["features"] = rng.normal(0, 1, (n, d)).astype(np.float32)
-    f["labels"] = (np.arange(n) % c).astype(np.int32)
-    f["records"] = np.arange(n, dtype=np.int64)
-    f["classes"] = np.array(["c%d" % i for i in range(c)], dtype=h5py.string_dtype())
-for name, c, d in (("big_csrc", 3000, 512), ("big_ctgt", 300, 512)):
-    counts = rng.integers(5, 50, c).astype(np.int64)
-    sums = rng.normal(0, 1, (c, d)) * counts[:, None]
-    with h5py.File(name + ".h5", "w") as f:
-        f["sums"] = sums; f["counts"] = counts
-        f["means"] = (sums / counts[:, None]).astype(np.float32)
-        f["classes"] = np.array(["%s%d" % (name[-3:], i) for i in range(c)], dtype=h5py.string_dtype())
-EOF
+$PY "$CLI_DIR/crash_inputs.py" --features 300000 tgt:64:12:4 src:256:12:16 big:3000:28:10 huge:40000:28:10
 "$PACK" -q tgt-images-idx3-ubyte -o tgt.xms && "$PACK" -q src-images-idx3-ubyte -o src.xms &&
     "$PACK" -q big-images-idx3-ubyte -o big.xms &&
     "$PACK" -q --mix none --target tgt.xms --steps 2 --batch 8 --seed 1 -o p2.h5 &&
