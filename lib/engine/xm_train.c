@@ -174,7 +174,7 @@ static int setup(xm_trainer *t, const xm_train_cfg *cfg, const char *ckpt, xm_er
     if ((rc = xm_hash_file(cfg->plan_path, &ph, err))) return rc;
     snprintf(t->plan_xxh, sizeof t->plan_xxh, "%016" PRIx64, ph);
     if ((rc = xm_plan_load(cfg->plan_path, &t->plan, err))) return rc;
-    xm_backend_cfg bc = {cfg->threads, 0, XM_PREC_F32, 0};
+    xm_backend_cfg bc = {cfg->threads, 0, (xm_precision)cfg->precision, 0};
     if (!(t->be = xm_backend_new(cfg->device ? cfg->device : "cpu", &bc, err)))
         return code_of(err);
     if ((rc = xm_trainer_open_data(t, err)) || (rc = xm_trainer_build_net(t, err)) ||

@@ -61,6 +61,7 @@ typedef struct xm_train_cfg {
     int64_t eval_every, ckpt_every, stop_after, log_every;
     /* backend */
     const char *device;       /* "cpu", "cuda", "auto" */
+    int precision;            /* xm_precision: F32 (default); TF32 or BF16 need CUDA */
     int threads;
     /* interruption: when *stop becomes nonzero (a signal handler sets it to
      * the signal number), the step finishes, a checkpoint is written and

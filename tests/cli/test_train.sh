@@ -115,6 +115,11 @@ expect 2 "$TRAIN" -m pre.model.h5 xm.h5 -o e.h5 --momentum 1.5
 has err '^xm-train: error: --momentum must be in \[0, 1\)$'
 expect 2 "$TRAIN" -m pre.model.h5 xm.h5 -o e.h5 --label-mode both
 has err "unknown value 'both'"
+expect 2 "$TRAIN" -m pre.model.h5 xm.h5 -o e.h5 --precision f16
+has err "--precision: unknown value 'f16'"
+expect 2 "$TRAIN" -m pre.model.h5 xm.h5 -o e.h5 --precision bf16 --device cpu
+has err 'only float32 precision'
+lines err 1
 expect 2 "$TRAIN" -m pre.model.h5 xm.h5 -o e.h5 --freeze-upto layer9
 has err "no backbone layer 'layer9'"
 expect 66 "$TRAIN" -m pre.model.h5 missing.h5 -o e.h5
