@@ -29,7 +29,7 @@ for t in test_cuda_ops test_cuda_net; do
     [ -x build-gpu/bin/$t ] || { echo "device_bundle: build-gpu/bin/$t was not built" >&2; exit 1; }
 done
 bins=(build-gpu/bin/test_cuda_*)
-for t in bench_engine test_net_ref20 test_net_ref18; do
+for t in bench_engine test_net_ref20 test_net_ref18 xm-pack xm-train xm-probe; do
     if [ -x build-gpu/bin/$t ]; then bins+=(build-gpu/bin/$t); else echo "device_bundle: note: no $t" >&2; fi
 done
 mkdir -p .xmdev
@@ -40,5 +40,5 @@ rm -rf .xmdev/refs .xmdev/bench
 mkdir -p .xmdev/refs .xmdev/bench
 cp tests/refs/* .xmdev/refs/ 2>/dev/null || echo "device_bundle: note: tests/refs is empty" >&2
 cp bench/*.py .xmdev/bench/
-cp scripts/device_check.sh .xmdev/
+cp scripts/device_check.sh scripts/device_train_check.sh .xmdev/
 echo "device_bundle: packed $(du -sh .xmdev | cut -f1) in .xmdev: ${bins[*]##*/}"

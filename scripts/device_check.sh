@@ -15,9 +15,9 @@
 #                              bench_engine --help
 #   results-gpu-<card>-<date>.md  the table (also printed last)
 # Order: the tests (CUDA vs CPU, vs the PyTorch reference files, steady-state
-# steps), the bf16 benchmark rows (xm, then PyTorch AMP), one profiled xm
-# run (train 64 bf16), then if time is left the f32 rows and a profiled
-# train 256 f32 run.
+# steps, xm-train end to end at f32, tf32 and bf16), the bf16 benchmark rows
+# (xm, then PyTorch AMP), one profiled xm run (train 64 bf16), then if time
+# is left the f32 rows and a profiled train 256 f32 run.
 # Env: OUT (default ./device-out), XM_BENCH_ITERS (10), XM_SKIP_TESTS=1,
 # XM_SKIP_BENCH=1, XM_DEADLINE (225).
 set -uo pipefail
@@ -103,6 +103,11 @@ if [ "${XM_SKIP_TESTS:-0}" != 1 ]; then
             step ${t}_cuda 60 env XM_DEVICE=cuda "$B/$t"
         fi
     done
+    # xm-train end to end on the GPU at f32, tf32 and bf16 (--precision),
+    # probed on held-out images: its table goes to steps.log
+    if [ -x "$B/xm-train" ] && [ -f .xmdev/device_train_check.sh ]; then
+        step xm_train_check 90 bash .xmdev/device_train_check.sh cuda "$B" "$root/.xmdev/train-check"
+    fi
 fi
 
 # the xm side of the benchmark on one configuration: D's bench_engine when it
