@@ -232,11 +232,17 @@ static int run_subsets(const opts *o, const float *trf, const int32_t *trl, int6
             rc = xm_err_set(err, XM_EUSAGE, "--subsets: unknown subset '%s' (aux, rest or all)", name);
             break;
         }
-        for (int c = 0; c < k; c++) keep[c] = which == 2 ? 1 : which == 0 ? aux[c] : !aux[c];
+        int m = 0;
+        for (int c = 0; c < k; c++) m += keep[c] = which == 2 ? 1 : which == 0 ? aux[c] : !aux[c];
+        if (m < 2 && strcmp(o->subsets, name)) {
+            /* e.g. "rest" when the pairs use every source class */
+            xm_log_warn(&o->log, "subset %s has %d classes: no probe", name, m);
+            continue;
+        }
         xm_logreg_opts lo = {.l2 = o->l2, .tol = o->tol, .max_iter = (int)o->max_iter, .threads = (int)o->threads};
         xm_probe_subset_result r;
         if ((rc = xm_probe_linear_subset(trf, trl, ntr, evf, evl, nev, d, k, keep, &lo, &r, err))) {
-            xm_err_prefix(err, "subset %s: ", name);
+            xm_err_prefix(err, "subset %s", name);
             break;
         }
         if (!r.lr.converged)
