@@ -167,27 +167,22 @@ int xm_centroid_write(const xm_centroid *c, const char *path, int flags, xm_err 
     size_t n = (size_t)(c->nclasses * c->dim);
     double *m = malloc((n ? n : 1) * sizeof *m);
     float *mf = malloc((n ? n : 1) * sizeof *mf);
-    xm_atomic out = {.fd = -1, .slot = -1};
+    xm_atomic out;
     int rc = 0;
     if (!m || !mf) rc = xm_err_set(err, XM_EFAIL, "%s: out of memory", path);
+    hid_t f = -1;
     if (!rc) {
         xm_centroid_means(c, m);
         for (size_t i = 0; i < n; i++) mf[i] = (float)m[i];
-        rc = xm_atomic_open(&out, path, flags, err);
+        rc = xm_h5_out_open(&out, path, flags, &f, err);
     }
     if (!rc) {
-        xm_atomic_close_fd(&out);
-        hid_t f = xm_h5_create(out.tmp, err);
         int64_t d2[2] = {c->nclasses, c->dim}, d1[1] = {c->nclasses};
-        rc = f < 0 ? XM_ECANTCREAT : 0;
-        if (!rc) rc = xm_h5_write(f, "sums", XM_H5_F64, 2, d2, c->sums, 0, err);
+        rc = xm_h5_write(f, "sums", XM_H5_F64, 2, d2, c->sums, 0, err);
         if (!rc) rc = xm_h5_write(f, "counts", XM_H5_I64, 1, d1, c->counts, 0, err);
         if (!rc) rc = xm_h5_write(f, "means", XM_H5_F32, 2, d2, mf, 0, err);
         if (!rc) rc = xm_h5_write_strings(f, "classes", c->classes, c->nclasses, err);
-        int rc2 = f >= 0 ? xm_h5_close(f, err) : 0;
-        if (!rc) rc = rc2;
-        if (!rc) rc = xm_atomic_commit(&out, err);
-        else xm_atomic_abort(&out);
+        rc = xm_h5_out_close(&out, f, rc, NULL, err);
     }
     free(m);
     free(mf);

@@ -124,26 +124,14 @@ static int write_train_group(xm_trainer *t, hid_t f, xm_err *err)
 static int save(xm_trainer *t, const char *path, int flags, int ckpt, xm_err *err)
 {
     xm_atomic a;
-    int rc = xm_atomic_open(&a, path, flags, err);
+    hid_t f;
+    int rc = xm_h5_out_open(&a, path, flags, &f, err);
     if (rc) return rc;
-    xm_atomic_close_fd(&a);
-    hid_t f = xm_h5_create(a.tmp, err);
-    if (f < 0) {
-        xm_atomic_abort(&a);
-        return code_of(err);
-    }
     rc = xm_model_write_meta(t->net, &t->meta, f, err);
     if (!rc) rc = xm_model_write_tensors(t->net, f, err);
     if (!rc) rc = write_provenance(t, f, err);
     if (!rc && ckpt) rc = write_train_group(t, f, err);
-    int rc2 = xm_h5_close(f, err);
-    if (!rc) rc = rc2;
-    if (rc) {
-        if (!strstr(err->msg, path)) xm_err_prefix(err, "%s", path);
-        xm_atomic_abort(&a);
-        return rc;
-    }
-    return xm_atomic_commit(&a, err);
+    return xm_h5_out_close(&a, f, rc, path, err);
 }
 
 int xm_ckpt_save(xm_trainer *t, const char *path, xm_err *err)

@@ -312,22 +312,10 @@ int xm_model_save(const xm_net *net, const xm_model_meta *meta, const char *path
                   xm_err *err)
 {
     xm_atomic a;
-    int rc = xm_atomic_open(&a, path, (flags & XM_MODEL_FORCE) ? XM_ATOMIC_FORCE : 0, err);
+    hid_t f;
+    int rc = xm_h5_out_open(&a, path, (flags & XM_MODEL_FORCE) ? XM_ATOMIC_FORCE : 0, &f, err);
     if (rc) return rc;
-    xm_atomic_close_fd(&a);
-    hid_t f = xm_h5_create(a.tmp, err);
-    if (f < 0) {
-        xm_atomic_abort(&a);
-        return fail_code(err);
-    }
     rc = xm_model_write_meta(net, meta, f, err);
     if (!rc) rc = xm_model_write_tensors(net, f, err);
-    int rc2 = xm_h5_close(f, err);
-    if (!rc) rc = rc2;
-    if (rc) {
-        if (err && !strstr(err->msg, path)) xm_err_prefix(err, "%s", path);
-        xm_atomic_abort(&a);
-        return rc;
-    }
-    return xm_atomic_commit(&a, err);
+    return xm_h5_out_close(&a, f, rc, path, err);
 }

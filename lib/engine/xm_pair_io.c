@@ -30,25 +30,6 @@ int xm_pair_load(const char *path, xm_centroid *c, double **means, xm_err *err)
     return 0;
 }
 
-/* Open an atomic HDF5 output; returns the file id or -1. */
-static hid_t out_open(xm_atomic *a, const char *path, int flags, xm_err *err)
-{
-    if (xm_atomic_open(a, path, flags, err)) return -1;
-    xm_atomic_close_fd(a);
-    hid_t f = xm_h5_create(a->tmp, err);
-    if (f < 0) xm_atomic_abort(a);
-    return f;
-}
-
-static int out_close(xm_atomic *a, hid_t f, int rc, xm_err *err)
-{
-    int rc2 = xm_h5_close(f, err);
-    if (!rc) rc = rc2;
-    if (!rc) return xm_atomic_commit(a, err);
-    xm_atomic_abort(a);
-    return rc;
-}
-
 static int attr_file(hid_t f, const char *key, const char *path, xm_err *err)
 {
     uint64_t h;
@@ -68,10 +49,11 @@ int xm_pair_write(const char *path, const xm_pairs *p, const xm_pair_cfg *cfg,
                   const char *src_path, int flags, xm_err *err)
 {
     xm_atomic a;
-    hid_t f = out_open(&a, path, flags, err);
-    if (f < 0) return err ? err->code : XM_ECANTCREAT;
+    hid_t f;
+    int rc = xm_h5_out_open(&a, path, flags, &f, err);
+    if (rc) return rc;
     int64_t k = p->k;
-    int rc = xm_h5_write(f, "target", XM_H5_I32, 1, &k, p->target, 0, err);
+    rc = xm_h5_write(f, "target", XM_H5_I32, 1, &k, p->target, 0, err);
     if (!rc) rc = xm_h5_write(f, "source", XM_H5_I32, 1, &k, p->source, 0, err);
     if (!rc) rc = xm_h5_write(f, "round", XM_H5_I32, 1, &k, p->round, 0, err);
     if (!rc) rc = xm_h5_write(f, "similarity", XM_H5_F32, 1, &k, p->similarity, 0, err);
@@ -85,7 +67,7 @@ int xm_pair_write(const char *path, const xm_pairs *p, const xm_pair_cfg *cfg,
         rc = xm_h5_attr_write_i64(f, "seed", (int64_t)cfg->seed, err);
     if (!rc) rc = attr_file(f, "target_file", tgt_path, err);
     if (!rc) rc = attr_file(f, "source_file", src_path, err);
-    return out_close(&a, f, rc, err);
+    return xm_h5_out_close(&a, f, rc, NULL, err);
 }
 
 int xm_pair_write_similarity(const char *path, const double *sim, const xm_centroid *tgt,
@@ -96,15 +78,16 @@ int xm_pair_write_similarity(const char *path, const double *sim, const xm_centr
     if (!m) return xm_err_set(err, XM_EFAIL, "%s: out of memory", path);
     for (size_t i = 0; i < n; i++) m[i] = (float)sim[i];
     xm_atomic a;
-    hid_t f = out_open(&a, path, flags, err);
-    if (f < 0) {
+    hid_t f;
+    int rc = xm_h5_out_open(&a, path, flags, &f, err);
+    if (rc) {
         free(m);
-        return err ? err->code : XM_ECANTCREAT;
+        return rc;
     }
     int64_t d[2] = {tgt->nclasses, src->nclasses};
-    int rc = xm_h5_write(f, "similarity", XM_H5_F32, 2, d, m, 0, err);
+    rc = xm_h5_write(f, "similarity", XM_H5_F32, 2, d, m, 0, err);
     if (!rc) rc = xm_h5_write_strings(f, "target_classes", tgt->classes, tgt->nclasses, err);
     if (!rc) rc = xm_h5_write_strings(f, "source_classes", src->classes, src->nclasses, err);
     free(m);
-    return out_close(&a, f, rc, err);
+    return xm_h5_out_close(&a, f, rc, NULL, err);
 }

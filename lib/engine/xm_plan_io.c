@@ -84,23 +84,10 @@ static int write_body(const xm_plan *p, hid_t f, xm_err *err)
 int xm_plan_save(const xm_plan *p, const char *path, int flags, xm_err *err)
 {
     xm_atomic a;
-    int rc = xm_atomic_open(&a, path, flags, err);
+    hid_t f;
+    int rc = xm_h5_out_open(&a, path, flags, &f, err);
     if (rc) return rc;
-    xm_atomic_close_fd(&a);
-    hid_t f = xm_h5_create(a.tmp, err);
-    if (f < 0) {
-        xm_atomic_abort(&a);
-        return code_of(err);
-    }
-    rc = write_body(p, f, err);
-    int rc2 = xm_h5_close(f, err);
-    if (!rc) rc = rc2;
-    if (rc) {
-        if (err && !strstr(err->msg, path)) xm_err_prefix(err, "%s", path);
-        xm_atomic_abort(&a);
-        return rc;
-    }
-    return xm_atomic_commit(&a, err);
+    return xm_h5_out_close(&a, f, write_body(p, f, err), path, err);
 }
 
 /* ---- reading ---- */

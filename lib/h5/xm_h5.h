@@ -16,6 +16,7 @@
 
 #include <hdf5.h>
 
+#include "xm_atomic.h"
 #include "xm_err.h"
 
 #define XM_H5_MAX_RANK 8
@@ -41,6 +42,15 @@ hid_t xm_h5_create(const char *path, xm_err *err);
 /* Close a file id (flushes). Returns 0, or XM_EIO when the flush failed.
  * id < 0 is ignored. */
 int xm_h5_close(hid_t file, xm_err *err);
+/* An HDF5 output written atomically (xm_atomic.h): opens the temporary
+ * name of path and creates the file there (*file). Returns 0, or the
+ * status with *err filled and nothing left behind. */
+int xm_h5_out_open(xm_atomic *a, const char *path, int flags, hid_t *file, xm_err *err);
+/* Finish an output of xm_h5_out_open given the writer's status rc: close
+ * the file, then rename it into place when rc and the close are 0, else
+ * remove it. Returns the first failure. With name, a message that does not
+ * mention name is prefixed with it. */
+int xm_h5_out_close(xm_atomic *a, hid_t file, int rc, const char *name, xm_err *err);
 
 /* The file name of any object id, for messages (static fallback "?"). */
 void xm_h5_file_name(hid_t loc, char *buf, size_t size);

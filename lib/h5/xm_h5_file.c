@@ -165,6 +165,29 @@ int xm_h5_close(hid_t file, xm_err *err)
     return rc;
 }
 
+int xm_h5_out_open(xm_atomic *a, const char *path, int flags, hid_t *file, xm_err *err)
+{
+    *file = -1;
+    int rc = xm_atomic_open(a, path, flags, err);
+    if (rc) return rc;
+    xm_atomic_close_fd(a);
+    if ((*file = xm_h5_create(a->tmp, err)) < 0) {
+        xm_atomic_abort(a);
+        return err && err->code ? err->code : XM_ECANTCREAT;
+    }
+    return 0;
+}
+
+int xm_h5_out_close(xm_atomic *a, hid_t file, int rc, const char *name, xm_err *err)
+{
+    int rc2 = xm_h5_close(file, err);
+    if (!rc) rc = rc2;
+    if (!rc) return xm_atomic_commit(a, err);
+    if (name && err && !strstr(err->msg, name)) xm_err_prefix(err, "%s", name);
+    xm_atomic_abort(a);
+    return rc;
+}
+
 int xm_h5_exists(hid_t loc, const char *name)
 {
     /* H5Lexists fails on a missing intermediate group: walk the path. */
