@@ -11,9 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* LAPACK (Fortran interface; linked through ${LAPACK_LIBRARIES}). */
-extern void dsyev_(const char *jobz, const char *uplo, const int *n, double *a, const int *lda,
-                   double *w, double *work, const int *lwork, int *info);
+#include "xm_eig.h"
 
 int xm_bss_grad(const float *f, int n, int d, int k, double eta, double *loss, float *df,
                 xm_err *err)
@@ -43,24 +41,13 @@ int xm_bss_grad(const float *f, int n, int d, int k, double eta, double *loss, f
                 for (int t = 0; t < n; t++) s += (double)f[(size_t)t * d + i] * f[(size_t)t * d + j];
             g[(size_t)i * m + j] = g[(size_t)j * m + i] = s;
         }
-    int info = 0, lwork = -1;
-    double wq;
-    dsyev_("V", "U", &m, g, &m, lam, &wq, &lwork, &info);
-    lwork = info == 0 ? (int)wq : 3 * m;
-    double *work = malloc((size_t)lwork * sizeof *work);
-    if (!work) {
+    int rc = xm_eig_sym(g, m, lam, 1, err);
+    if (rc) {
         free(g);
         free(lam);
         free(wts);
-        return xm_err_set(err, XM_EFAIL, "out of memory");
-    }
-    dsyev_("V", "U", &m, g, &m, lam, work, &lwork, &info);
-    free(work);
-    if (info != 0) {
-        free(g);
-        free(lam);
-        free(wts);
-        return xm_err_set(err, XM_EFAIL, "bss: eigen decomposition failed (dsyev info %d)", info);
+        xm_err_prefix(err, "bss");
+        return rc;
     }
     /* ascending eigenvalues; clamp tiny negatives from rounding */
     for (int i = 0; i < m; i++)

@@ -7,11 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "xm_eig.h"
 #include "xm_probe.h"
-
-/* LAPACK (Fortran interface; linked through ${LAPACK_LIBRARIES}). */
-extern void dsyev_(const char *jobz, const char *uplo, const int *n, double *a, const int *lda,
-                   double *w, double *work, const int *lwork, int *info);
 
 int xm_probe_spectrum(const float *x, int64_t n, int d, double *sv, xm_err *err)
 {
@@ -30,22 +27,13 @@ int xm_probe_spectrum(const float *x, int64_t n, int d, double *sv, xm_err *err)
             for (int64_t i = 0; i < n; i++) s += (double)x[(size_t)i * d + a] * x[(size_t)i * d + b];
             gram[(size_t)b * d + a] = gram[(size_t)a * d + b] = s;
         }
-    int info = 0, lwork = -1;
-    double wq;
-    dsyev_("N", "U", &d, gram, &d, lam, &wq, &lwork, &info);
-    lwork = info == 0 ? (int)wq : 3 * d;
-    double *work = malloc(sizeof(double) * (size_t)(lwork > 1 ? lwork : 1));
-    int rc = 0;
-    if (!work) rc = xm_err_set(err, XM_EFAIL, "out of memory");
-    else {
-        dsyev_("N", "U", &d, gram, &d, lam, work, &lwork, &info);
-        if (info != 0) rc = xm_err_set(err, XM_EFAIL, "spectrum: eigenvalues failed (dsyev info %d)", info);
-    }
+    int rc = xm_eig_sym(gram, d, lam, 0, err);
+    if (rc) xm_err_prefix(err, "spectrum");
     int64_t r = n < d ? n : d;
     for (int i = 0; !rc && i < d; i++) {
         double l = lam[d - 1 - i]; /* dsyev: ascending */
         sv[i] = i < r && l > 0 ? sqrt(l) : 0.0;
     }
-    free(work), free(gram), free(lam);
+    free(gram), free(lam);
     return rc;
 }
