@@ -6,6 +6,7 @@
 #
 #   bench/bench_step.sh [--bin DIR] [--device cpu|cuda] [--arch resnet20]
 #                       [--size 28] [--batch 32] [--steps 30] [--threads N]
+#                       [--precision f32|tf32|bf16|f16]
 #
 # Data: Fashion-MNIST train (target) and test (standing in for the source
 # set; pairs t -> (t+1) mod 10 written with /usr/bin/python3 + h5py). With
@@ -17,7 +18,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 BIN=$here/build/bin
-DEV=cpu ARCH=resnet20 SIZE=28 BATCH=32 STEPS=30 THREADS=0
+DEV=cpu ARCH=resnet20 SIZE=28 BATCH=32 STEPS=30 THREADS=0 PREC=f32
 while [ $# -gt 0 ]; do
     case "$1" in
     --bin) BIN=$(cd "$2" && pwd); shift ;;
@@ -27,7 +28,8 @@ while [ $# -gt 0 ]; do
     --batch) BATCH=$2; shift ;;
     --steps) STEPS=$2; shift ;;
     --threads) THREADS=$2; shift ;;
-    -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
+    --precision) PREC=$2; shift ;;
+    -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "bench_step.sh: error: unknown option '$1'" >&2; exit 2 ;;
     esac
     shift
@@ -60,16 +62,16 @@ common=(--steps "$STEPS" --batch "$BATCH" --seed 1 --input-size "$SIZE")
 "$BIN/xm-pack" -q --mix cotrain --target tgt.xms --partner src.xms --pairs pairs.h5 "${common[@]}" -o cotrain.h5
 win=$((STEPS / 3))
 [ $win -ge 1 ] || win=1
-printf '%-8s %-6s %-9s %5s %6s %10s %12s %8s\n' plan device arch size batch slots "ms/step" "vs none"
+printf '%-8s %-6s %-9s %-5s %5s %6s %10s %12s %8s\n' plan device arch prec size batch slots "ms/step" "vs none"
 base=
 for p in none xmixup cotrain; do
     "$BIN/xm-train" -q --arch "$ARCH" --init-seed 1 "$p.h5" -o "$p.model.h5" --device "$DEV" \
-        -j "$THREADS" --metrics "$p.jsonl" --log-every "$win" --schedule constant
+        -j "$THREADS" --metrics "$p.jsonl" --log-every "$win" --schedule constant --precision "$PREC"
     slots=$([ $p = cotrain ] && echo $((2 * BATCH)) || echo "$BATCH")
     # windows after the first: ms/step = 1000 * slots / images_per_s
     ms=$(tail -n +2 "$p.jsonl" | sed -n 's/.*"images_per_s": \([0-9.]*\).*/\1/p' |
         awk -v s="$slots" '{t += 1000 * s / $1; n++} END {if (n) printf "%.1f", t / n}')
     [ -n "$base" ] || base=$ms
-    printf '%-8s %-6s %-9s %5s %6s %10s %12s %8s\n' "$p" "$DEV" "$ARCH" "$SIZE" "$BATCH" "$slots" "$ms" \
+    printf '%-8s %-6s %-9s %-5s %5s %6s %10s %12s %8s\n' "$p" "$DEV" "$ARCH" "$PREC" "$SIZE" "$BATCH" "$slots" "$ms" \
         "$(awk -v a="$ms" -v b="$base" 'BEGIN {printf "%.2fx", a / b}')"
 done

@@ -298,6 +298,8 @@ static void cuda_destroy(xm_backend *be)
         cudaFree(cu->loss_dev);
         if (cu->items_host) cudaFreeHost(cu->items_host);
         if (cu->loss_host) cudaFreeHost(cu->loss_host);
+        if (cu->flag_host) cudaFreeHost(cu->flag_host);
+        cudaFree(cu->flag_dev);
         if (cu->items_ev) cudaEventDestroy(cu->items_ev);
         free(cu->algo_cache);
         prof_free(cu);
@@ -350,6 +352,8 @@ static int cuda_init(xm_cuda *cu, const xm_backend_cfg *cfg, xm_err *err)
     XM_CU(cudaStreamCreateWithFlags(&cu->stream, cudaStreamNonBlocking));
     XM_CU(cudaEventCreateWithFlags(&cu->items_ev, cudaEventDisableTiming));
     XM_CU(cudaMallocHost((void **)&cu->loss_host, sizeof(double)));
+    XM_CU(cudaMallocHost((void **)&cu->flag_host, sizeof(int)));
+    XM_CU(cudaMalloc((void **)&cu->flag_dev, sizeof(int)));
     XM_CUBLAS(cublasCreate(&cu->cublas));
     XM_CUBLAS(cublasSetStream(cu->cublas, cu->stream));
     XM_CUBLAS(cublasSetMathMode(cu->cublas, cu->prec == XM_PREC_TF32 ? CUBLAS_TF32_TENSOR_OP_MATH
@@ -703,6 +707,16 @@ static int cuda_softmax_xent(xm_backend *be, const xm_tensor *logits, const xm_t
     return done_t(be, rc, "softmax_xent", logits, loss_host ? "+loss readback" : NULL, err);
 }
 
+static int cuda_scale_f32(xm_backend *be, float *p, size_t n, float s, int *finite,
+                          xm_err *err)
+{
+    char ex[48];
+    snprintf(ex, sizeof ex, "n=%zu%s", n, finite ? " +finite readback" : "");
+    prof_begin(CU(be));
+    int rc = xm_cuda_scale_f32(CU(be), p, n, s, finite, err);
+    return done_t(be, rc, "scale_f32", NULL, ex, err);
+}
+
 static int cuda_input_mix(xm_backend *be, const uint8_t *records, const xm_mix_item *items,
                           const float *mean, const float *std, xm_tensor *x, xm_err *err)
 {
@@ -762,6 +776,7 @@ static const xm_backend_ops cuda_ops = {
     .linear_fwd = cuda_linear_fwd,
     .linear_bwd = cuda_linear_bwd,
     .softmax_xent = cuda_softmax_xent,
+    .scale_f32 = cuda_scale_f32,
     .input_mix = cuda_input_mix,
     .sgd_update = cuda_sgd_update,
     .plan_free = cuda_plan_free,

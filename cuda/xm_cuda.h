@@ -44,6 +44,7 @@ typedef struct xm_cuda {
     double *loss_dev;        /* softmax_xent: per-row losses, then the mean */
     size_t loss_dev_rows;
     double *loss_host;       /* pinned, one double */
+    int *flag_dev, *flag_host; /* scale_f32: "a value was not finite" (host pinned) */
     uint64_t param_gen;      /* bumped whenever the parameter slab may change */
     void *algo_cache;        /* conv.cu: algorithms chosen per shape and dtype */
     int algo_cache_n, algo_cache_cap;
@@ -120,6 +121,9 @@ int xm_cuda_linear_bwd(xm_cuda *cu, const xm_tensor *x, const xm_tensor *dy, con
 /* loss.cu */
 int xm_cuda_softmax_xent(xm_cuda *cu, const xm_tensor *logits, const xm_tensor *target,
                          double *loss_host, xm_tensor *dlogits, xm_err *err);
+
+/* scale.cu: p *= s; with finite non-NULL, synchronous, *finite = all finite */
+int xm_cuda_scale_f32(xm_cuda *cu, float *p, size_t n, float s, int *finite, xm_err *err);
 
 /* input_mix.cu */
 int xm_cuda_input_mix(xm_cuda *cu, const uint8_t *records, const xm_mix_item *items,

@@ -8,6 +8,8 @@
 #   .xmdev/env.sh     library paths on the GPU machine
 #   .xmdev/refs/      tests/refs (PyTorch reference files)
 #   .xmdev/bench/     bench/*.py
+#   .xmdev/pairs10.h5 pairs t -> t+1 mod 10 for device_step_check.sh (the GPU
+#                     machine may lack h5py)
 # Then the device run, from the repository root, carrying .xmdev:
 #   run carry=[".xmdev"] command="bash scripts/device_check.sh"
 # (device_check.sh writes its logs and the results table under $OUT).
@@ -41,4 +43,8 @@ mkdir -p .xmdev/refs .xmdev/bench
 cp tests/refs/* .xmdev/refs/ 2>/dev/null || echo "device_bundle: note: tests/refs is empty" >&2
 cp bench/*.py .xmdev/bench/
 cp scripts/device_check.sh scripts/device_train_check.sh .xmdev/
+/usr/bin/python3 -c 'import h5py, numpy as np
+f = h5py.File(".xmdev/pairs10.h5", "w"); f["target"] = np.arange(10, dtype=np.int32)
+f["source"] = (np.arange(10, dtype=np.int32) + 1) % 10' ||
+    echo "device_bundle: note: no pairs10.h5 (no h5py here)" >&2
 echo "device_bundle: packed $(du -sh .xmdev | cut -f1) in .xmdev: ${bins[*]##*/}"

@@ -2,9 +2,10 @@
 # scripts/device_check.sh: run ON THE GPU MACHINE, from the repository root,
 # after scripts/device_bundle.sh packed .xmdev/ here and the device run
 # carried it (carry: [".xmdev"]). Every step is bounded by `timeout`; no step
-# starts after XM_DEADLINE seconds (default 225), so the whole script stays
-# under about 4 minutes. The device tool returns at most 8 files from $OUT,
-# so everything goes into these 5:
+# starts after XM_DEADLINE seconds (default 270), so the whole script stays
+# under about 4.5 minutes (each step's timeout is cut to the time left).
+# The device tool returns at most 8 files from $OUT, so everything goes
+# into these 5:
 #   summary.txt                one line per step: exit status, last log line
 #   steps.log                  every step's full output, one after another
 #                              ("===== NAME rc=RC =====" headers), appended
@@ -15,18 +16,20 @@
 #                              bench_engine --help
 #   results-gpu-<card>-<date>.md  the table (also printed last)
 # Order: the tests (CUDA vs CPU, vs the PyTorch reference files, steady-state
-# steps, xm-train end to end at f32, tf32 and bf16), the bf16 benchmark rows
-# (xm, then PyTorch AMP), one profiled xm run (train 64 bf16), then if time
-# is left the f32 rows and a profiled train 256 f32 run.
+# steps, xm-train end to end at f32, tf32, bf16 and f16 with loss scaling),
+# the bf16 benchmark rows (xm, then PyTorch AMP), one profiled xm run (train
+# 64 bf16), xm-train's step time for none/xmixup/cotrain plans at ResNet-50
+# 224 px (scripts/device_step_check.sh), then if time is left the f32 rows
+# and a profiled train 256 f32 run.
 # Env: OUT (default ./device-out), XM_BENCH_ITERS (10), XM_SKIP_TESTS=1,
-# XM_SKIP_BENCH=1, XM_DEADLINE (225).
+# XM_SKIP_BENCH=1, XM_DEADLINE (270).
 set -uo pipefail
 OUT=${OUT:-$PWD/device-out}
 mkdir -p "$OUT"
 root=$PWD
 T0=$SECONDS
 iters=${XM_BENCH_ITERS:-10}
-deadline=${XM_DEADLINE:-225}
+deadline=${XM_DEADLINE:-270}
 LOGS=$(mktemp -d /tmp/xm-device-logs.XXXXXX) # per-step logs (gpu_table.py reads them)
 say() { printf '[%4ds] %s\n' $((SECONDS - T0)) "$*" | tee -a "$OUT/summary.txt"; }
 # step NAME TIMEOUT CMD... : log to $LOGS/NAME.log (then appended to
@@ -106,7 +109,7 @@ if [ "${XM_SKIP_TESTS:-0}" != 1 ]; then
     # xm-train end to end on the GPU at f32, tf32 and bf16 (--precision),
     # probed on held-out images: its table goes to steps.log
     if [ -x "$B/xm-train" ] && [ -f .xmdev/device_train_check.sh ]; then
-        step xm_train_check 90 bash .xmdev/device_train_check.sh cuda "$B" "$root/.xmdev/train-check"
+        step xm_train_check 120 bash .xmdev/device_train_check.sh cuda "$B" "$root/.xmdev/train-check"
     fi
 fi
 
@@ -145,6 +148,11 @@ if [ "${XM_SKIP_BENCH:-0}" != 1 ]; then
     step torch_gpu_bf16 75 env PYTHONUNBUFFERED=1 python3 .xmdev/bench/torch_gpu.py \
         --iters "$iters" --warmup 3 --configs train:64:bf16,train:256:bf16,infer:256:bf16
     xm_profile train 64 bf16
+    # xm-train's own step (loader, input step, trainer) for none, xmixup and
+    # cotrain plans at ResNet-50 224 px batch 64 bf16: against the bare step
+    # above, does the GPU wait for data; is xmixup within 3% of none
+    [ -x "$B/xm-train" ] && step xm_train_steps 100 bash scripts/device_step_check.sh cuda "$B" \
+        "$root/.xmdev/step-check" bf16
     # if time is left: f32 (xm, PyTorch without TF32), a profiled f32 run
     xm_bench train 64 f32
     xm_bench train 256 f32

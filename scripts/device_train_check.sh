@@ -3,8 +3,10 @@
 # (cpu or cuda) with the tools in BIN, working in DIR: a synthetic 10-class
 # 28 x 28 IDX set (a python3 with numpy), packed with
 # xm-pack, a mixup plan, a ResNet-20 trained from scratch at each precision
-# (f32, and tf32 and bf16 on cuda), each probed on held-out images. Prints a
-# table: precision, top-1, training seconds, images/s (from --metrics).
+# (f32, and tf32, bf16 and f16 on cuda; f16 with the dynamic loss scale),
+# each probed on held-out images. Prints a table: precision, top-1, training
+# seconds, images/s (from --metrics), and for f16 the final loss scale and
+# the skipped steps.
 # device_check.sh runs it on the GPU machine; on the CPU it checks the
 # script itself. Env: STEPS (300), BATCH (128).
 set -uo pipefail
@@ -40,7 +42,7 @@ EOF
         --seed 1 --input-size 28 --pad 2 --no-flip -o plan.h5 ||
     { echo "device_train_check: packing failed" >&2; exit 1; }
 precs="f32"
-[ "$dev" = cuda ] && precs="f32 tf32 bf16"
+[ "$dev" = cuda ] && precs="f32 tf32 bf16 f16"
 status=0
 printf '%-6s %-9s %-9s %s\n' precision top1 seconds images/s
 for p in $precs; do
@@ -51,7 +53,8 @@ for p in $precs; do
         top1=$("$bin/xm-probe" -m "m-$p.h5" test.xms --device "$dev" 2>/dev/null |
             sed -n 's/.*"top1":\([0-9.]*\).*/\1/p')
         ips=$(sed -n 's/.*"images_per_s": *\([0-9.]*\).*/\1/p' "m-$p.jsonl" | tail -1)
-        printf '%-6s %-9s %-9.1f %s\n' "$p" "${top1:-?}" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" "${ips:-?}"
+        ls=$(sed -n 's/.*"loss_scale": *\([0-9.e+]*\), "skipped": *\([0-9]*\).*/ scale \1 skipped \2/p' "m-$p.jsonl" | tail -1)
+        printf '%-6s %-9s %-9.1f %s%s\n' "$p" "${top1:-?}" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" "${ips:-?}" "$ls"
     else
         printf '%-6s FAILED: %s\n' "$p" "$(tail -1 "train-$p.err")"
         status=1

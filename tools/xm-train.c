@@ -82,8 +82,10 @@ int main(int argc, char **argv)
 {
     xm_train_cfg c;
     xm_train_cfg_default(&c);
-    const char *label = "joint", *sched = "multistep", *reg = "l2", *miles = NULL, *prec = "f32";
-    int64_t init_seed = 0, eval_every = 0, ckpt_every = 0, stop_after = 0, warmup = 0;
+    const char *label = "joint", *sched = "multistep", *reg = "l2", *miles = NULL, *prec = "f32",
+               *lscale = NULL;
+    int64_t init_seed = 0, eval_every = 0, ckpt_every = 0, stop_after = 0, warmup = 0,
+            ls_window = 2000;
     int64_t bss_k = 1, threads = 0, log_every = 10;
     int nesterov = 0;
     const xm_opt table[] = {
@@ -116,7 +118,9 @@ int main(int argc, char **argv)
         {"metrics", 0, XM_OPT_STR, &c.metrics_path, "FILE", "JSON lines: step, loss, lr, images/s, eval", 0, 0},
         {"log-every", 0, XM_OPT_INT, &log_every, "N", "metrics line every N steps (default 10)", 1, INT64_MAX},
         {"device", 0, XM_OPT_STR, &c.device, "D", "cpu (default), cuda or auto", 0, 0},
-        {"precision", 0, XM_OPT_STR, &prec, "P", "f32 (default), tf32 or bf16 (bf16 activations, f32 master weights; CUDA)", 0, 0},
+        {"precision", 0, XM_OPT_STR, &prec, "P", "f32 (default), tf32, bf16 or f16 (half activations, f32 master weights; CUDA)", 0, 0},
+        {"loss-scale", 0, XM_OPT_STR, &lscale, "S", "none, dynamic, dynamic:S or S (a power of two; default: dynamic for f16, else none)", 0, 0},
+        {"loss-scale-window", 0, XM_OPT_INT, &ls_window, "N", "dynamic scale: double after N finite steps (default 2000)", 1, INT64_MAX},
         {"threads", 'j', XM_OPT_INT, &threads, "N", "CPU threads (0 = all cores)", 0, 4096},
         {0}};
     xm_cli cli = {.tool = TOOL,
@@ -140,9 +144,9 @@ int main(int argc, char **argv)
     if (!rc && cli.nargs != 1) rc = xm_err_set(&err, XM_EUSAGE, "give exactly one PLAN.h5 (see --help)");
     if (!rc && !c.out_path) rc = xm_err_set(&err, XM_EUSAGE, "no output: give -o OUT.h5");
     if (!rc && !(rc = pick("label-mode", label, lm, 2, &v, &err))) c.label_mode = v;
-    /* f16 is left out until the trainer scales the loss (fp16 gradients underflow) */
-    static const char *const pk[] = {"f32", "tf32", "bf16"};
-    if (!rc && !(rc = pick("precision", prec, pk, 3, &v, &err))) c.precision = v;
+    static const char *const pk[] = {"f32", "tf32", "bf16", "f16"};
+    if (!rc && !(rc = pick("precision", prec, pk, 4, &v, &err))) c.precision = v;
+    if (!rc && lscale) rc = xm_train_parse_loss_scale(lscale, &c, &err);
     if (!rc && !(rc = pick("schedule", sched, sk, 3, &v, &err))) c.sched = v;
     if (!rc && !(rc = pick("reg", reg, rk, 3, &v, &err))) c.reg = v;
     if (!rc && !(c.lr > 0 && c.lr < 1e3)) rc = xm_err_set(&err, XM_EUSAGE, "--lr must be in (0, 1000)");
@@ -172,6 +176,7 @@ int main(int argc, char **argv)
     c.ckpt_every = ckpt_every;
     c.stop_after = stop_after;
     c.warmup = warmup;
+    c.loss_scale_window = ls_window;
     c.bss_k = (int)bss_k;
     c.threads = (int)threads;
     c.log_every = log_every;

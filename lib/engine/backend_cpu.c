@@ -159,6 +159,7 @@ static const xm_backend_ops cpu_ops = {
     .linear_fwd = cpu_linear_fwd,
     .linear_bwd = cpu_linear_bwd,
     .softmax_xent = cpu_softmax_xent,
+    .scale_f32 = cpu_scale_f32,
     .input_mix = cpu_input_mix,
     .sgd_update = cpu_sgd_update,
     .plan_free = cpu_plan_free,

@@ -110,5 +110,6 @@ int cpu_input_mix(xm_backend *be, const uint8_t *records, const xm_mix_item *ite
                   const float *mean, const float *std, xm_tensor *x, xm_err *err);
 int cpu_sgd_update(xm_backend *be, float *w, const float *g, float *mom, const float *w0,
                    size_t n, const xm_sgd_cfg *cfg, xm_err *err);
+int cpu_scale_f32(xm_backend *be, float *p, size_t n, float s, int *finite, xm_err *err);
 
 #endif

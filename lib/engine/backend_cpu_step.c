@@ -1,7 +1,8 @@
-/* backend_cpu_step.c: the input step (crop, flip, mix, normalise) and the
- * SGD update over the parameter slab. */
+/* backend_cpu_step.c: the input step (crop, flip, mix, normalise), the
+ * SGD update over the parameter slab and loss scaling. */
 #include "backend_cpu.h"
 
+#include <math.h>
 #include <string.h>
 
 #include <omp.h>
@@ -112,5 +113,20 @@ int cpu_sgd_update(xm_backend *be, float *w, const float *g, float *mom, const f
     }
     /* the slab changed: cached weight copies are stale */
     cpu_of(be)->wgen++;
+    return 0;
+}
+
+int cpu_scale_f32(xm_backend *be, float *p, size_t n, float s, int *finite, xm_err *err)
+{
+    if (n && !p) return xm_err_set(err, XM_EUSAGE, "cpu backend: scale_f32: NULL pointer");
+    const int nt = cpu_of(be)->threads;
+    int bad = 0;
+#pragma omp parallel for simd schedule(static) num_threads(nt) reduction(| : bad)
+    for (size_t i = 0; i < n; i++) {
+        float v = p[i] * s;
+        p[i] = v;
+        bad |= !isfinite(v);
+    }
+    if (finite) *finite = !bad;
     return 0;
 }

@@ -195,6 +195,14 @@ typedef struct xm_backend_ops {
     int (*softmax_xent)(xm_backend *be, const xm_tensor *logits, const xm_tensor *target,
                         double *loss_host, xm_tensor *dlogits, xm_err *err);
 
+    /* ---- loss scaling: p[i] *= s over n floats of backend memory ----
+     * finite NULL: asynchronous, like every op. finite non-NULL:
+     * synchronous; *finite = 1 when every scaled value is finite, else 0.
+     * The trainer scales the loss gradients up before the backward pass and
+     * the parameter gradients down after it (xm_train_step.c); with powers
+     * of two both are exact in float. */
+    int (*scale_f32)(xm_backend *be, float *p, size_t n, float s, int *finite, xm_err *err);
+
     /* ---- the input step: crop, flip, mix, normalise (see xm_mix_item) ----
      * records: backend memory (uint8), items: host array of x->n items,
      * mean/std: host arrays of x->c floats. x: (n, S, S, c) in act dtype. */

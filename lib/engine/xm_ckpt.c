@@ -78,6 +78,9 @@ char *xm_train_config_json(const xm_train_cfg *c)
     static const char *const pk[] = {"f32", "tf32", "bf16", "f16"};
     json_str(b, n, &len, "precision", pk[c->precision >= 0 && c->precision < 4 ? c->precision : 0]);
     json_num(b, n, &len, "threads", c->threads);
+    char ls[64];
+    xm_train_loss_scale_name(c, ls, sizeof ls);
+    json_str(b, n, &len, "loss_scale", ls);
     if (len + 2 < n) {
         b[len++] = '}';
         b[len] = 0;
@@ -115,6 +118,11 @@ static int write_train_group(xm_trainer *t, hid_t f, xm_err *err)
     if (!rc) rc = xm_h5_attr_write_i64(g, "steps", t->plan.steps, err);
     if (!rc) rc = xm_h5_attr_write_i64(g, "plan_seed", (int64_t)t->plan.cfg.seed, err);
     if (!rc) rc = xm_h5_attr_write_i64(g, "freeze_end", (int64_t)t->freeze_end, err);
+    if (!rc && t->ls_scale > 0) {
+        rc = xm_h5_attr_write_f64(g, "loss_scale", t->ls_scale, err);
+        if (!rc) rc = xm_h5_attr_write_i64(g, "loss_scale_good", t->ls_good, err);
+        if (!rc) rc = xm_h5_attr_write_i64(g, "loss_scale_skipped", t->ls_skipped, err);
+    }
     if (!rc) rc = xm_h5_attr_write_str(g, "format", "xm-checkpoint-1", err);
     if (g >= 0) H5Gclose(g);
     free(h);
@@ -153,6 +161,30 @@ static int check_finite(const float *v, size_t n, const char *path, const char *
     return 0;
 }
 
+/* The loss scaler's state: a checkpoint continues with the same scale
+ * only when the run scales the loss as the checkpointed one did. */
+static int load_loss_scale(xm_trainer *t, hid_t g, const char *path, xm_err *err)
+{
+    int has = xm_h5_attr_exists(g, "loss_scale");
+    if (has != (t->ls_scale > 0))
+        return xm_err_set(err, XM_EDATA, "%s: written %s loss scaling (give the same "
+                          "--loss-scale as that run)", path, has ? "with" : "without");
+    if (!has) return 0;
+    double s = 0;
+    int64_t good = 0, skipped = 0;
+    int e, rc = xm_h5_attr_read_f64(g, "loss_scale", &s, err);
+    if (!rc) rc = xm_h5_attr_read_i64(g, "loss_scale_good", &good, err);
+    if (!rc) rc = xm_h5_attr_read_i64(g, "loss_scale_skipped", &skipped, err);
+    if (rc) return rc;
+    if (!(s >= 1.0 && s <= 0x1p127 && frexp(s, &e) == 0.5) || good < 0 || skipped < 0)
+        return xm_err_set(err, XM_EDATA, "%s: train/loss_scale state out of range (%g, %lld, "
+                          "%lld)", path, s, (long long)good, (long long)skipped);
+    if (t->ls_dynamic) t->ls_scale = s; /* a fixed scale is the option's */
+    t->ls_good = good;
+    t->ls_skipped = skipped;
+    return 0;
+}
+
 int xm_ckpt_load(xm_trainer *t, const char *path, xm_err *err)
 {
     xm_backend *be = t->be;
@@ -178,6 +210,7 @@ int xm_ckpt_load(xm_trainer *t, const char *path, xm_err *err)
     if (!rc) rc = xm_h5_attr_read_i64(g, "freeze_end", &fe, err);
     if (!rc && (size_t)fe != t->freeze_end)
         rc = xm_err_set(err, XM_EDATA, "%s: written with another --freeze-upto", path);
+    if (!rc) rc = load_loss_scale(t, g, path, err);
     if (!rc) rc = xm_h5_read(g, "momentum", XM_H5_F32, 1, d, h, err);
     if (!rc) rc = check_finite(h, s->n_w, path, "train/momentum", err);
     if (!rc && be->ops->upload(be, s->mom, h, s->n_w * sizeof *h, err)) rc = code_of(err);

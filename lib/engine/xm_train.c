@@ -31,6 +31,7 @@ void xm_train_cfg_default(xm_train_cfg *c)
     c->bss_eta = 0.001;
     c->log_every = 10;
     c->device = "cpu";
+    c->loss_scale = -1;
 }
 
 static void emit(xm_train_cb cb, void *ctx, xm_train_event ev)
@@ -177,8 +178,8 @@ static int setup(xm_trainer *t, const xm_train_cfg *cfg, const char *ckpt, xm_er
     xm_backend_cfg bc = {cfg->threads, 0, (xm_precision)cfg->precision, 0};
     if (!(t->be = xm_backend_new(cfg->device ? cfg->device : "cpu", &bc, err)))
         return code_of(err);
-    if ((rc = xm_trainer_open_data(t, err)) || (rc = xm_trainer_build_net(t, err)) ||
-        (rc = xm_trainer_alloc(t, err)))
+    if ((rc = xm_train_scale_setup(t, err)) || (rc = xm_trainer_open_data(t, err)) ||
+        (rc = xm_trainer_build_net(t, err)) || (rc = xm_trainer_alloc(t, err)))
         return rc;
     if (cfg->resume_path && (rc = xm_ckpt_load(t, cfg->resume_path, err))) return rc;
     if (cfg->stop_after < 0 || (cfg->stop_after && cfg->stop_after <= t->step))
@@ -258,9 +259,13 @@ int xm_train_run(const xm_train_cfg *cfg, xm_train_cb cb, void *ctx, int *stoppe
                                        .loss = loss, .lr = lr, .images_per_s = ips});
         if (cfg->log_every && (t.step % cfg->log_every == 0 || t.step == end)) {
             double el = now - t0;
+            char ls[96] = "";
+            if (t.ls_scale > 0)
+                snprintf(ls, sizeof ls, ", \"loss_scale\": %.17g, \"skipped\": %lld", t.ls_scale,
+                         (long long)t.ls_skipped);
             rc = metrics_line(&t, err, "{\"step\": %lld, \"loss\": %.6f, \"lr\": %.6g, "
-                              "\"images_per_s\": %.1f}", (long long)t.step, lsum / (double)lcount,
-                              lr, el > 0 ? (double)(t.plan.slots * lcount) / el : 0.0);
+                              "\"images_per_s\": %.1f%s}", (long long)t.step, lsum / (double)lcount,
+                              lr, el > 0 ? (double)(t.plan.slots * lcount) / el : 0.0, ls);
             lsum = 0;
             lcount = 0;
             t0 = xm_now();
@@ -283,6 +288,12 @@ int xm_train_run(const xm_train_cfg *cfg, xm_train_cb cb, void *ctx, int *stoppe
     }
     xm_loader_free(ld);
     if (rc) goto done;
+    if (t.ls_scale > 0) {
+        char line[160];
+        snprintf(line, sizeof line, "loss scale %.17g at step %lld; %lld step(s) skipped for "
+                 "non-finite gradients", t.ls_scale, (long long)t.step, (long long)t.ls_skipped);
+        emit(cb, ctx, (xm_train_event){.kind = XM_TRAIN_EV_NOTE, .text = line});
+    }
     if (end < S) {
         *stopped_early = 1;
         goto done;

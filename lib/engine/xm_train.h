@@ -61,7 +61,18 @@ typedef struct xm_train_cfg {
     int64_t eval_every, ckpt_every, stop_after, log_every;
     /* backend */
     const char *device;       /* "cpu", "cuda", "auto" */
-    int precision;            /* xm_precision: F32 (default); TF32 or BF16 need CUDA */
+    int precision;            /* xm_precision: F32 (default); TF32, BF16, F16 need CUDA */
+    /* Loss scaling (xm_train_scale.c): the loss gradients are multiplied by
+     * the scale before the backward pass and the parameter gradients divided
+     * by it after; a step whose gradients are not finite is not applied.
+     * loss_scale < 0: automatic (dynamic from 65536 for F16, else none);
+     * 0: none; > 0: a power of two, the starting scale when dynamic (halved
+     * on a skipped step, doubled after loss_scale_window finite steps, as
+     * torch.cuda.amp.GradScaler does) or the fixed scale (a non-finite
+     * gradient then stops the run). */
+    double loss_scale;
+    int loss_scale_dynamic;
+    int64_t loss_scale_window; /* 0: 2000 */
     int threads;
     /* interruption: when *stop becomes nonzero (a signal handler sets it to
      * the signal number), the step finishes, a checkpoint is written and
@@ -69,9 +80,14 @@ typedef struct xm_train_cfg {
     volatile sig_atomic_t *stop;
 } xm_train_cfg;
 
+/* "none", "dynamic", "dynamic:S" or "S" (S a power of two in [1, 2^127])
+ * into c->loss_scale and c->loss_scale_dynamic. */
+int xm_train_parse_loss_scale(const char *s, xm_train_cfg *c, xm_err *err);
+
 /* Defaults: lr 0.01, momentum 0.9, wd 1e-4, multistep at 2/3 with gamma
  * 0.1, head_lr_mult 1, l2sp alpha 0.1 beta 0.01 (L2-SP paper), bss k 1
- * eta 0.001 (BSS paper), log_every 10, device cpu, init_seed 0. */
+ * eta 0.001 (BSS paper), log_every 10, device cpu, init_seed 0, loss scale
+ * automatic. */
 void xm_train_cfg_default(xm_train_cfg *c);
 
 /* What the caller hears about (for progress lines and logs). */

@@ -80,6 +80,10 @@ typedef struct xm_trainer {
     float *w0;                   /* backend: starting weights (l2sp), or NULL */
     size_t freeze_end;           /* [0, freeze_end) of the slab is frozen */
     int64_t step;                /* next step to run */
+    /* loss scaling (xm_train_scale.c); ls_scale 0: off */
+    double ls_scale;
+    int ls_dynamic;
+    int64_t ls_window, ls_good, ls_skipped; /* finite steps since the last change; skipped */
     /* per-step device buffers */
     uint8_t *rec_dev;
     size_t rec_cap;
@@ -99,6 +103,22 @@ void xm_trainer_release(xm_trainer *t);
 double xm_train_lr(const xm_train_cfg *c, int64_t k, int64_t steps);
 int xm_train_step(xm_trainer *t, const xm_batch *b, double lr, double *loss, xm_err *err);
 int xm_train_upload_batch(xm_trainer *t, const xm_batch *b, xm_err *err);
+/* xm_train_scale.c */
+/* The loss scaling a configuration asks for (the automatic choice resolved):
+ * *scale 0 = none. */
+void xm_train_loss_scale_of(const xm_train_cfg *c, double *scale, int *dynamic);
+/* "none", "dynamic:65536" or "static:1024" */
+void xm_train_loss_scale_name(const xm_train_cfg *c, char *buf, size_t cap);
+int xm_train_scale_setup(xm_trainer *t, xm_err *err);
+/* Multiply the loss gradients (heads, BSS features) by the scale. */
+int xm_train_scale_up(xm_trainer *t, xm_err *err);
+/* Divide the trained gradients by the scale; *apply = 0 when the step must
+ * be skipped (not finite; the dynamic scale is halved). Errors: a static
+ * scale, or a dynamic one already at 1. */
+int xm_train_scale_down(xm_trainer *t, int64_t step, int *apply, xm_err *err);
+/* the dynamic scale's growth after an applied step */
+void xm_train_scale_applied(xm_trainer *t);
+
 /* xm_ckpt.c */
 int xm_ckpt_save(xm_trainer *t, const char *path, xm_err *err);
 int xm_ckpt_load(xm_trainer *t, const char *path, xm_err *err);

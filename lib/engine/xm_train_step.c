@@ -1,6 +1,6 @@
 /* xm_train_step.c: one training step: input step on the device, forward,
- * soft labels from the plan, loss (joint or split), BSS, backward, SGD over
- * slab ranges (frozen prefix, backbone, heads). */
+ * soft labels from the plan, loss (joint or split), BSS, loss scaling,
+ * backward, SGD over slab ranges (frozen prefix, backbone, heads). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,8 +192,15 @@ int xm_train_step(xm_trainer *t, const xm_batch *b, double lr, double *loss, xm_
     if (!isfinite(*loss))
         return xm_err_set(err, XM_EFAIL, "step %lld: the loss is %s", (long long)b->step + 1,
                           isnan(*loss) ? "NaN" : "infinite");
+    if (t->ls_scale > 0 && (rc = xm_train_scale_up(t, err))) return rc;
     const xm_tensor *dl[2] = {&t->dl_t, t->ns ? &t->dl_s : NULL};
     if ((rc = xm_net_backward(t->net, dl, t->cfg->reg == XM_REG_BSS ? &t->dfeat : NULL, err)))
         return rc;
+    if (t->ls_scale > 0) {
+        int apply = 0;
+        if ((rc = xm_train_scale_down(t, b->step, &apply, err))) return rc;
+        if (!apply) return 0; /* not finite: this step's update is skipped */
+        xm_train_scale_applied(t);
+    }
     return update(t, lr, err);
 }

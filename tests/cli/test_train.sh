@@ -115,8 +115,12 @@ expect 2 "$TRAIN" -m pre.model.h5 xm.h5 -o e.h5 --momentum 1.5
 has err '^xm-train: error: --momentum must be in \[0, 1\)$'
 expect 2 "$TRAIN" -m pre.model.h5 xm.h5 -o e.h5 --label-mode both
 has err "unknown value 'both'"
-expect 2 "$TRAIN" -m pre.model.h5 xm.h5 -o e.h5 --precision f16
-has err "--precision: unknown value 'f16'"
+expect 2 "$TRAIN" -m pre.model.h5 xm.h5 -o e.h5 --precision f16 --device cpu
+has err 'only float32 precision'
+expect 2 "$TRAIN" -m pre.model.h5 xm.h5 -o e.h5 --loss-scale 1000
+has err 'must be a power of two'
+expect 2 "$TRAIN" -m pre.model.h5 xm.h5 -o e.h5 --loss-scale dynamic=8
+has err 'expected none, dynamic'
 expect 2 "$TRAIN" -m pre.model.h5 xm.h5 -o e.h5 --precision bf16 --device cpu
 has err 'only float32 precision'
 lines err 1

@@ -457,6 +457,37 @@ static void test_sgd(int nesterov, float l2sp)
     tc_buf_free(cpu, gpu, &mb);
 }
 
+/* loss scaling: the same bits as the CPU (one multiply), and the finite flag
+ * for an overflow, a NaN near the start and an inf in the last element */
+static void test_scale(void)
+{
+    snprintf(tag, sizeof tag, "[%s] scale_f32", prec_tag());
+    size_t n = 300007;
+    float *h = tc_xmalloc(n * 4);
+    tc_normal(h, n, 81, 1.f);
+    tc_buf b = tc_buf_new(cpu, gpu, n, h);
+    int fc = -1, fg = -1;
+    TC_OK(cpu->ops->scale_f32(cpu, b.c, n, 65536.f, &fc, err));
+    TC_OK(gpu->ops->scale_f32(gpu, b.g, n, 65536.f, &fg, err));
+    XM_CHECKF(fc == 1 && fg == 1, "%s: finite flags %d (cpu) %d (gpu)", tag, fc, fg);
+    TC_OK(gpu->ops->scale_f32(gpu, b.g, n, 1.f / 1024.f, NULL, err));
+    TC_OK(cpu->ops->scale_f32(cpu, b.c, n, 1.f / 1024.f, NULL, err));
+    tc_buf_cmp(cpu, gpu, &b, nm("scaled values"), 0.0);
+    TC_OK(gpu->ops->scale_f32(gpu, b.g, n, 0x1p127f, &fg, err));
+    XM_CHECKF(fg == 0, "%s: overflow not reported", tag);
+    const float bad[2] = {NAN, INFINITY};
+    const size_t at[2] = {3, n - 1};
+    for (int k = 0; k < 2; k++) {
+        TC_OK(gpu->ops->upload(gpu, b.g, h, n * 4, err));
+        TC_OK(gpu->ops->upload(gpu, b.g + at[k], &bad[k], 4, err));
+        fg = -1;
+        TC_OK(gpu->ops->scale_f32(gpu, b.g, n, 0.5f, &fg, err));
+        XM_CHECKF(fg == 0, "%s: %s at %zu not reported", tag, k ? "inf" : "NaN", at[k]);
+    }
+    free(h);
+    tc_buf_free(cpu, gpu, &b);
+}
+
 static void run_all(xm_precision prec)
 {
     cur_prec = prec;
@@ -493,6 +524,7 @@ static void run_all(xm_precision prec)
     test_input_mix(1, 12);
     test_sgd(0, 0.f);
     test_sgd(1, 0.01f);
+    test_scale();
     xm_backend_free(gpu);
     gpu = NULL;
 }

@@ -529,6 +529,36 @@ static void test_sgd(xm_backend *be)
     XM_CHECK(be->ops->sgd_update(be, W, G, M, NULL, N, &bad, &err) == XM_EUSAGE);
 }
 
+/* ---------------- loss scaling ---------------- */
+
+static void test_scale(xm_backend *be)
+{
+    enum { N = 1000 };
+    float p[N], q[N];
+    tb_fill(p, N, 4100, -3, 3);
+    memcpy(q, p, sizeof p);
+    int fin = -1;
+    /* a power of two and back: exact, and reported finite */
+    TB_OK(be->ops->scale_f32(be, p, N, 65536.0f, &fin, &err));
+    XM_CHECK(fin == 1 && p[7] == q[7] * 65536.0f);
+    TB_OK(be->ops->scale_f32(be, p, N, 1.0f / 65536.0f, NULL, &err));
+    XM_CHECK(memcmp(p, q, sizeof p) == 0);
+    /* overflow to inf, a NaN, and an inf in the last element */
+    TB_OK(be->ops->scale_f32(be, p, N, 0x1p127f, &fin, &err));
+    XM_CHECK(fin == 0);
+    memcpy(p, q, sizeof p);
+    p[500] = NAN;
+    TB_OK(be->ops->scale_f32(be, p, N, 2.0f, &fin, &err));
+    XM_CHECK(fin == 0);
+    memcpy(p, q, sizeof p);
+    p[N - 1] = INFINITY;
+    TB_OK(be->ops->scale_f32(be, p, N, 0.5f, &fin, &err));
+    XM_CHECK(fin == 0);
+    fin = -1;
+    TB_OK(be->ops->scale_f32(be, p, 0, 2.0f, &fin, &err)); /* empty: finite */
+    XM_CHECK(fin == 1);
+}
+
 /* ---------------- determinism across thread counts ---------------- */
 
 /* Run bn train+bwd, maxpool, gap, linear and the loss; return a checksum
@@ -621,6 +651,7 @@ int main(void)
     test_input_mix(be, 3);
     test_input_mix(be, 1);
     test_sgd(be);
+    test_scale(be);
     xm_backend_free(be);
     test_determinism();
     return xm_test_finish();
