@@ -550,8 +550,7 @@ static int upload_f32_raw(xm_cuda *cu, xm_tensor *t, const float *host, xm_err *
     if (rc) return rc;
     size_t n = xm_tensor_count(t);
     if (t->dtype == XM_DT_F32) return h2d(cu, t->data, host, n * 4, err);
-    rc = xm_cuda_grow(cu, &cu->scratch, &cu->scratch_bytes, n * 4, "a conversion buffer",
-                          err);
+    rc = xm_cuda_grow(cu, &cu->scratch, &cu->scratch_bytes, n * 4, "a conversion buffer", err);
     if (rc) return rc;
     rc = h2d(cu, cu->scratch, host, n * 4, err);
     if (rc) return rc;
@@ -572,8 +571,7 @@ static int download_f32_raw(xm_cuda *cu, const xm_tensor *t, float *host, xm_err
     if (rc) return rc;
     size_t n = xm_tensor_count(t);
     if (t->dtype == XM_DT_F32) return cuda_download_raw(cu, host, t->data, n * 4, err);
-    rc = xm_cuda_grow(cu, &cu->scratch, &cu->scratch_bytes, n * 4, "a conversion buffer",
-                          err);
+    rc = xm_cuda_grow(cu, &cu->scratch, &cu->scratch_bytes, n * 4, "a conversion buffer", err);
     if (rc) return rc;
     rc = xm_cuda_convert(cu, t->data, t->dtype, cu->scratch, XM_DT_F32, n, err);
     if (rc) return rc;

@@ -2,7 +2,7 @@
  *
  * graph_begin starts a thread-local capture of cu->stream: the ops enqueue
  * into the capture instead of running; graph_end instantiates what was
- * captured; graph_launch replays it on cu->stream. Paths that allocate,
+ * captured (and uploads it); graph_launch replays it on cu->stream. Paths that allocate,
  * free or wait ask xm_cuda_no_capture first and refuse with a clear line,
  * so a capture is never broken by an opaque CUDA error.
  *
@@ -103,9 +103,13 @@ static int end_capture(xm_cuda *cu, cudaGraph_t *g, xm_err *err)
     return 0;
 }
 
-static int instantiate(cudaGraphExec_t *exec, cudaGraph_t g, xm_err *err)
+/* Instantiate, and upload now so that the first replay is not slower. */
+static int instantiate(xm_cuda *cu, cudaGraphExec_t *exec, cudaGraph_t g, xm_err *err)
 {
     XM_CU(cudaGraphInstantiate(exec, g, 0));
+    cudaError_t e = cudaGraphUpload(*exec, cu->stream);
+    if (e != cudaSuccess) (void)cudaGraphExecDestroy(*exec);
+    XM_CU(e);
     return 0;
 }
 
@@ -139,7 +143,7 @@ int xm_cuda_graph_end(xm_cuda *cu, void **graph, xm_err *err)
         (void)cudaGraphDestroy(g);
         return xm_err_set(err, XM_EFAIL, "CUDA graph: out of host memory");
     }
-    if ((rc = instantiate(&h->exec, g, err))) {
+    if ((rc = instantiate(cu, &h->exec, g, err))) {
         (void)cudaGraphDestroy(g);
         free(h);
         return rc;
