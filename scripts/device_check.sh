@@ -15,10 +15,9 @@
 #                              bench_engine --help
 #   results-gpu-<card>-<date>.md  the table (also printed last)
 # Order: the tests (CUDA vs CPU, vs the PyTorch reference files, steady-state
-# steps, CUDA graphs against eager steps, xm-train end to end at f32, tf32
-# and bf16), the bf16 benchmark rows (xm, each followed by the same with
-# --graph, then PyTorch AMP), one profiled xm run (train 64 bf16), then if
-# time is left the f32 rows and a profiled train 256 f32 run.
+# steps, xm-train end to end at f32, tf32 and bf16), the bf16 benchmark rows
+# (xm, then PyTorch AMP), one profiled xm run (train 64 bf16), then if time
+# is left the f32 rows and a profiled train 256 f32 run.
 # Env: OUT (default ./device-out), XM_BENCH_ITERS (10), XM_SKIP_TESTS=1,
 # XM_SKIP_BENCH=1, XM_DEADLINE (225).
 set -uo pipefail
@@ -99,7 +98,7 @@ if [ "${XM_SKIP_TESTS:-0}" != 1 ]; then
     fi
     step test_cuda_ref 90 "$B/test_cuda_ref"
     step test_cuda_bench 60 "$B/test_cuda_bench"
-    step test_cuda_graph 60 "$B/test_cuda_graph"
+    step test_cuda_graph 60 "$B/test_cuda_graph" # CUDA graphs against eager steps
     for t in test_net_ref20 test_net_ref18; do
         if [ -x "$B/$t" ] && grep -q XM_DEVICE "$B/$t"; then
             step ${t}_cuda 60 env XM_DEVICE=cuda "$B/$t"
