@@ -5,13 +5,18 @@
  *   bench_engine --arch resnet50 --batch 16 --size 224 [--channels 3]
  *                [--threads N] [--steps N] [--warmup N] [--mode train|infer|both]
  *                [--device cpu|cuda|auto] [--precision f32|tf32|bf16|f16] [--json]
+ *                [--graph]
  *
  * Prints one line per mode: "arch channels size batch mode img/s ms/step"
  * (or a JSON object per line with --json). The input tensor is filled once
  * (the input step is not timed, as in the PyTorch script).
  * On the CUDA backend with XM_CUDA_PROFILE=1 in the environment, the per-op
  * timing table of the timed steps (cuda/xm_cuda_profile.h) follows each
- * mode's line on stderr. */
+ * mode's line on stderr.
+ * --graph (backends with graphs: CUDA): the warm-up steps run eagerly (at
+ * least one, so every buffer, plan and workspace exists), then one step is
+ * captured (recorded, not run) and the timed steps replay it; JSON lines
+ * get "graph":1. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +52,8 @@ typedef struct bench {
     xm_net *net;
     xm_tensor x, tgt, dl;
     xm_sgd_cfg sgd;
+    int graph;   /* --graph: time replays of a captured step */
+    void *g;     /* the captured step of the current mode */
 } bench;
 
 static int step(bench *b, int train, xm_err *err)
@@ -61,17 +68,32 @@ static int step(bench *b, int train, xm_err *err)
     return xm_net_sgd_step(b->net, &b->sgd, NULL, err);
 }
 
+/* Record one step into b->g. After a failed op graph_end still ends the
+ * recording; the op's error is the one reported. */
+static int capture(bench *b, int train, xm_err *err)
+{
+    xm_backend *be = b->be;
+    if (be->ops->graph_begin(be, err)) return err->code;
+    int rc = step(b, train, err);
+    xm_err ignored = {0};
+    if (be->ops->graph_end(be, &b->g, rc ? &ignored : err)) return rc ? rc : err->code;
+    return rc;
+}
+
 static int run(bench *b, int train, int warmup, int steps, double *sec, xm_err *err)
 {
+    if (b->graph && warmup < 1) warmup = 1;
     for (int i = 0; i < warmup; i++)
         if (step(b, train, err)) return err->code;
+    if (b->graph && capture(b, train, err)) return err->code;
     if (b->be->ops->sync(b->be, err)) return err->code;
 #ifdef XM_HAVE_CUDA
     xm_cuda_profile_reset(b->be); /* XM_CUDA_PROFILE=1: time the timed steps only */
 #endif
     double t0 = now();
     for (int i = 0; i < steps; i++)
-        if (step(b, train, err)) return err->code;
+        if (b->graph ? b->be->ops->graph_launch(b->be, b->g, err) : step(b, train, err))
+            return err->code;
     if (b->be->ops->sync(b->be, err)) return err->code;
     *sec = now() - t0;
     return 0;
@@ -82,7 +104,7 @@ int main(int argc, char **argv)
     const char *arch = "resnet18", *device = "cpu", *prec = "f32", *mode = "both";
     int64_t batch = 16, size = 0, channels = 3, threads = 0, steps = 5, warmup = 2,
             classes = 10;
-    int json = 0;
+    int json = 0, graph = 0;
     const xm_opt opts[] = {
         {"arch", 'a', XM_OPT_STR, &arch, "ARCH", "resnet18/34/50/101, resnet20/32/56", 0, 0},
         {"batch", 'b', XM_OPT_INT, &batch, "N", "batch size", 1, 4096},
@@ -96,6 +118,8 @@ int main(int argc, char **argv)
         {"device", 'd', XM_OPT_STR, &device, "DEV", "cpu, cuda or auto", 0, 0},
         {"precision", 'p', XM_OPT_STR, &prec, "P", "f32, tf32, bf16 or f16", 0, 0},
         {"json", 0, XM_OPT_FLAG, &json, NULL, "JSON lines on stdout", 0, 0},
+        {"graph", 0, XM_OPT_FLAG, &graph, NULL,
+         "replay a captured step (CUDA graphs) after the warm-up", 0, 0},
         {0}};
     xm_cli cli = {.tool = "bench_engine", .usage = "[OPTIONS]",
                   .about = "Images/s of training steps and inference batches.", .opts = opts};
@@ -112,6 +136,12 @@ int main(int argc, char **argv)
     if (!rc && !size) size = xm_net_arch_default_size(arch);
     if (rc) goto out;
     if (!(b.be = xm_backend_new(device, &cfg, &err))) goto out;
+    b.graph = graph;
+    if (graph && !b.be->ops->graph_begin) {
+        xm_err_set(&err, XM_EUSAGE, "--graph: the %s backend has no graphs (CUDA only)",
+                   b.be->name);
+        goto out;
+    }
     xm_net_cfg ncfg = {arch, (int)channels, (int)size, (int)classes, 0};
     if (!(b.net = xm_net_new(b.be, &ncfg, &err)) || xm_net_init(b.net, 1, &err)) goto out;
     if (xm_net_alloc_train(b.net, &err)) goto out;
@@ -144,17 +174,21 @@ int main(int argc, char **argv)
         if ((train && !do_train) || (!train && !do_infer)) continue;
         double sec = 0;
         if (run(&b, train, (int)warmup, (int)steps, &sec, &err)) goto out;
+        if (b.g) {
+            b.be->ops->graph_free(b.be, b.g);
+            b.g = NULL;
+        }
         double ips = (double)batch * (double)steps / sec;
         if (json)
             printf("{\"arch\":\"%s\",\"channels\":%d,\"size\":%d,\"batch\":%d,\"mode\":\"%s\","
                    "\"device\":\"%s\",\"precision\":\"%s\",\"threads\":%d,\"img_per_s\":%.2f,"
-                   "\"ms_per_step\":%.3f}\n", arch, (int)channels, (int)size, n,
+                   "\"ms_per_step\":%.3f%s}\n", arch, (int)channels, (int)size, n,
                    train ? "train" : "infer", b.be->name, prec, (int)threads, ips,
-                   1e3 * sec / (double)steps);
+                   1e3 * sec / (double)steps, graph ? ",\"graph\":1" : "");
         else
-            printf("%s %dx%dx%d batch %d %s: %.1f img/s, %.2f ms/step (%s, %s)\n", arch,
+            printf("%s %dx%dx%d batch %d %s: %.1f img/s, %.2f ms/step (%s, %s%s)\n", arch,
                    (int)channels, (int)size, (int)size, n, train ? "train" : "infer", ips,
-                   1e3 * sec / (double)steps, b.be->name, prec);
+                   1e3 * sec / (double)steps, b.be->name, prec, graph ? ", graph" : "");
         fflush(stdout);
 #ifdef XM_HAVE_CUDA
         char *prof = xm_cuda_profile_report(b.be, (int)steps);
@@ -169,6 +203,7 @@ out:
     rc = err.code;
     if (rc) fprintf(stderr, "bench_engine: error: %s\n", err.msg);
     if (b.be) {
+        if (b.g) b.be->ops->graph_free(b.be, b.g);
         xm_tensor_release(b.be, &b.x);
         xm_tensor_release(b.be, &b.tgt);
         xm_tensor_release(b.be, &b.dl);

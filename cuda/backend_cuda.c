@@ -50,8 +50,11 @@ const char *xm_cuda_dt_name(xm_dtype dt)
 
 int xm_cuda_malloc(xm_cuda *cu, void **p, size_t bytes, const char *what, xm_err *err)
 {
-    (void)cu;
     *p = NULL;
+    char why[160];
+    snprintf(why, sizeof why, "allocating %s", what);
+    int rc = xm_cuda_no_capture(cu, why, err);
+    if (rc) return rc;
     if (bytes == 0) bytes = 1;
     cudaError_t e = cudaMalloc(p, bytes);
     if (e == cudaErrorMemoryAllocation) {
@@ -73,13 +76,21 @@ int xm_cuda_grow(xm_cuda *cu, void **buf, size_t *cap, size_t bytes, const char 
                  xm_err *err)
 {
     if (*cap >= bytes && *buf) return 0;
+    char why[160];
+    snprintf(why, sizeof why, "growing %s", what);
+    int rc = xm_cuda_no_capture(cu, why, err);
+    if (rc) return rc;
     if (*buf) {
-        XM_CU(cudaStreamSynchronize(cu->stream)); /* kernels may still use it */
-        XM_CU(cudaFree(*buf));
+        if (cu->graphs_live) {
+            if ((rc = xm_cuda_retire(cu, *buf, err))) return rc; /* graphs may use it */
+        } else {
+            XM_CU(cudaStreamSynchronize(cu->stream)); /* kernels may still use it */
+            XM_CU(cudaFree(*buf));
+        }
         *buf = NULL;
         *cap = 0;
     }
-    int rc = xm_cuda_malloc(cu, buf, bytes, what, err);
+    rc = xm_cuda_malloc(cu, buf, bytes, what, err);
     if (rc) return rc;
     *cap = bytes;
     return 0;
@@ -290,7 +301,14 @@ static void cuda_destroy(xm_backend *be)
     if (!be) return;
     xm_cuda *cu = CU(be);
     if (cu) {
+        if (xm_cuda_capturing(cu)) { /* destroyed mid-capture (an error path): drop it */
+            cudaGraph_t g = NULL;
+            if (cudaStreamEndCapture(cu->stream, &g) == cudaSuccess && g) cudaGraphDestroy(g);
+            (void)cudaGetLastError();
+        }
         if (cu->stream) (void)cudaStreamSynchronize(cu->stream);
+        xm_cuda_retired_free(cu);
+        free(cu->retired);
         cudaFree(cu->ws);
         cudaFree(cu->scratch);
         cudaFree(cu->chan);
@@ -305,6 +323,7 @@ static void cuda_destroy(xm_backend *be)
         prof_free(cu);
         if (cu->cudnn) cudnnDestroy(cu->cudnn);
         if (cu->cublas) cublasDestroy(cu->cublas);
+        cudaFree(cu->cublas_ws);
         if (cu->stream) cudaStreamDestroy(cu->stream);
         free(cu);
     }
@@ -356,6 +375,13 @@ static int cuda_init(xm_cuda *cu, const xm_backend_cfg *cfg, xm_err *err)
     XM_CU(cudaMalloc((void **)&cu->flag_dev, sizeof(int)));
     XM_CUBLAS(cublasCreate(&cu->cublas));
     XM_CUBLAS(cublasSetStream(cu->cublas, cu->stream));
+    /* Our own workspace (cublasSetStream resets it, so after it): without
+     * one cuBLAS may allocate inside a graph capture. 32 MiB is NVIDIA's
+     * recommendation for Hopper (4 MiB before). */
+    size_t cublas_ws = (size_t)32 << 20;
+    int rc = xm_cuda_malloc(cu, &cu->cublas_ws, cublas_ws, "the cuBLAS workspace", err);
+    if (rc) return rc;
+    XM_CUBLAS(cublasSetWorkspace(cu->cublas, cu->cublas_ws, cublas_ws));
     XM_CUBLAS(cublasSetMathMode(cu->cublas, cu->prec == XM_PREC_TF32 ? CUBLAS_TF32_TENSOR_OP_MATH
                                                                       : CUBLAS_PEDANTIC_MATH));
     XM_CUDNN(cudnnCreate(&cu->cudnn));
@@ -406,9 +432,18 @@ static void *cuda_alloc(xm_backend *be, size_t bytes, xm_err *err)
     return p;
 }
 
+/* A void op called while capturing: it does nothing (releasing would
+ * break the capture) and graph_end fails naming it. Returns 1 then. */
+static int capture_misuse(xm_cuda *cu, const char *op)
+{
+    if (!xm_cuda_capturing(cu)) return 0;
+    if (!cu->capture_misuse) cu->capture_misuse = op;
+    return 1;
+}
+
 static void cuda_free(xm_backend *be, void *p)
 {
-    if (!p) return;
+    if (!p || capture_misuse(CU(be), "free")) return;
     /* cudaFree waits for the device; the stream's pending work finishes first. */
     (void)cudaStreamSynchronize(CU(be)->stream);
     cudaFree(p);
@@ -416,8 +451,8 @@ static void cuda_free(xm_backend *be, void *p)
 
 static void *cuda_host_alloc(xm_backend *be, size_t bytes, xm_err *err)
 {
-    (void)be;
     void *p = NULL;
+    if (xm_cuda_no_capture(CU(be), "host_alloc", err)) return NULL;
     cudaError_t e = cudaMallocHost(&p, bytes ? bytes : 1);
     if (e != cudaSuccess) {
         (void)cudaGetLastError();
@@ -431,8 +466,7 @@ static void *cuda_host_alloc(xm_backend *be, size_t bytes, xm_err *err)
 
 static void cuda_host_free(xm_backend *be, void *p)
 {
-    (void)be;
-    if (p) cudaFreeHost(p);
+    if (p && !capture_misuse(CU(be), "host_free")) cudaFreeHost(p);
 }
 
 static int is_pinned(const void *host)
@@ -450,6 +484,8 @@ static int is_pinned(const void *host)
  * (the caller may reuse its buffer as soon as upload returns). */
 static int h2d(xm_cuda *cu, void *dst, const void *src, size_t bytes, xm_err *err)
 {
+    int rc = xm_cuda_no_capture(cu, "upload", err);
+    if (rc) return rc;
     if (!bytes) return 0;
     if (!dst || !src) return xm_err_set(err, XM_EUSAGE, "upload: NULL pointer");
     XM_CU(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, cu->stream));
@@ -466,6 +502,8 @@ static int cuda_upload(xm_backend *be, void *dst, const void *src, size_t bytes,
 
 static int cuda_download_raw(xm_cuda *cu, void *dst, const void *src, size_t bytes, xm_err *err)
 {
+    int rc = xm_cuda_no_capture(cu, "download", err);
+    if (rc) return rc;
     if (!bytes) return 0;
     if (!dst || !src) return xm_err_set(err, XM_EUSAGE, "download: NULL pointer");
     XM_CU(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, cu->stream));
@@ -512,10 +550,11 @@ static int cuda_copy(xm_backend *be, void *dst, const void *src, size_t bytes, x
 static int upload_f32_raw(xm_cuda *cu, xm_tensor *t, const float *host, xm_err *err)
 {
     if (!t || !t->data || !host) return xm_err_set(err, XM_EUSAGE, "upload_f32: NULL pointer");
+    int rc = xm_cuda_no_capture(cu, "upload_f32", err);
+    if (rc) return rc;
     size_t n = xm_tensor_count(t);
     if (t->dtype == XM_DT_F32) return h2d(cu, t->data, host, n * 4, err);
-    int rc = xm_cuda_grow(cu, &cu->scratch, &cu->scratch_bytes, n * 4, "a conversion buffer",
-                          err);
+    rc = xm_cuda_grow(cu, &cu->scratch, &cu->scratch_bytes, n * 4, "a conversion buffer", err);
     if (rc) return rc;
     rc = h2d(cu, cu->scratch, host, n * 4, err);
     if (rc) return rc;
@@ -532,10 +571,11 @@ static int download_f32_raw(xm_cuda *cu, const xm_tensor *t, float *host, xm_err
 {
     if (!t || !t->data || !host)
         return xm_err_set(err, XM_EUSAGE, "download_f32: NULL pointer");
+    int rc = xm_cuda_no_capture(cu, "download_f32", err);
+    if (rc) return rc;
     size_t n = xm_tensor_count(t);
     if (t->dtype == XM_DT_F32) return cuda_download_raw(cu, host, t->data, n * 4, err);
-    int rc = xm_cuda_grow(cu, &cu->scratch, &cu->scratch_bytes, n * 4, "a conversion buffer",
-                          err);
+    rc = xm_cuda_grow(cu, &cu->scratch, &cu->scratch_bytes, n * 4, "a conversion buffer", err);
     if (rc) return rc;
     rc = xm_cuda_convert(cu, t->data, t->dtype, cu->scratch, XM_DT_F32, n, err);
     if (rc) return rc;
@@ -549,6 +589,8 @@ static int cuda_download_f32(xm_backend *be, const xm_tensor *t, float *host, xm
 
 static int cuda_sync(xm_backend *be, xm_err *err)
 {
+    int rc = xm_cuda_no_capture(CU(be), "sync", err);
+    if (rc) return rc;
     XM_CU(cudaStreamSynchronize(CU(be)->stream));
     XM_CU(cudaGetLastError());
     return 0;
@@ -560,6 +602,7 @@ static void cuda_params_changed(xm_backend *be) { CU(be)->param_gen++; }
 
 static void *cuda_conv_plan(xm_backend *be, const xm_conv_desc *d, xm_err *err)
 {
+    if (xm_cuda_no_capture(CU(be), "conv_plan", err)) return NULL;
     void *p = xm_cuda_conv_plan(CU(be), d, err);
     if (p && done(be, 0, "conv_plan", err)) {
         xm_cuda_conv_plan_free(CU(be), p);
@@ -648,6 +691,7 @@ static int cuda_relu_bwd(xm_backend *be, const xm_tensor *y, const xm_tensor *dy
 
 static void *cuda_pool_plan(xm_backend *be, const xm_pool_desc *d, xm_err *err)
 {
+    if (xm_cuda_no_capture(CU(be), "pool_plan", err)) return NULL;
     return xm_cuda_pool_plan(CU(be), d, err);
 }
 
@@ -702,6 +746,8 @@ static int cuda_linear_bwd(xm_backend *be, const xm_tensor *x, const xm_tensor *
 static int cuda_softmax_xent(xm_backend *be, const xm_tensor *logits, const xm_tensor *target,
                              double *loss_host, xm_tensor *dlogits, xm_err *err)
 {
+    int rc0 = loss_host ? xm_cuda_no_capture(CU(be), "softmax_xent's loss readback", err) : 0;
+    if (rc0) return rc0;
     prof_begin(CU(be));
     int rc = xm_cuda_softmax_xent(CU(be), logits, target, loss_host, dlogits, err);
     return done_t(be, rc, "softmax_xent", logits, loss_host ? "+loss readback" : NULL, err);
@@ -738,12 +784,31 @@ static int cuda_sgd_update(xm_backend *be, float *w, const float *g, float *mom,
 
 static void cuda_plan_free(xm_backend *be, void *plan)
 {
-    if (!plan) return;
+    if (!plan || capture_misuse(CU(be), "plan_free")) return;
     int kind = *(const int *)plan;
     if (kind == XM_CUDA_PLAN_CONV) xm_cuda_conv_plan_free(CU(be), plan);
     else if (kind == XM_CUDA_PLAN_POOL) xm_cuda_pool_plan_free(CU(be), plan);
     else XM_ASSERT(!"plan_free: not a CUDA plan");
 }
+
+/* ---- graphs (graph.c) ---- */
+
+static int cuda_graph_begin(xm_backend *be, xm_err *err)
+{
+    return xm_cuda_graph_begin(CU(be), err);
+}
+
+static int cuda_graph_end(xm_backend *be, void **graph, xm_err *err)
+{
+    return xm_cuda_graph_end(CU(be), graph, err);
+}
+
+static int cuda_graph_launch(xm_backend *be, void *graph, xm_err *err)
+{
+    return xm_cuda_graph_launch(CU(be), graph, err);
+}
+
+static void cuda_graph_free(xm_backend *be, void *graph) { xm_cuda_graph_free(CU(be), graph); }
 
 static const xm_backend_ops cuda_ops = {
     .destroy = cuda_destroy,
@@ -780,6 +845,10 @@ static const xm_backend_ops cuda_ops = {
     .input_mix = cuda_input_mix,
     .sgd_update = cuda_sgd_update,
     .plan_free = cuda_plan_free,
+    .graph_begin = cuda_graph_begin,
+    .graph_end = cuda_graph_end,
+    .graph_launch = cuda_graph_launch,
+    .graph_free = cuda_graph_free,
 };
 
 /* ---- the profile table (xm_cuda_profile.h) ---- */

@@ -8,7 +8,8 @@
  * Weights arrive as float32 OIHW in the slab; cuDNN wants the filter in the
  * activations' layout and dtype (KRSC = NHWC filter), so the plan caches a
  * converted copy, refreshed when the slab pointer or cu->param_gen changes
- * (params_changed(), sgd_update, uploads). In F32 mode a filter whose KRSC
+ * (params_changed(), sgd_update, uploads; graph.c explains why CUDA graph
+ * replays and the eager steps after them still see fresh copies). In F32 mode a filter whose KRSC
  * and OIHW orders coincide (1x1, or one input channel) is used directly.
  * The weight gradient is computed in KRSC/act dtype into cu->scratch and
  * converted into the float32 OIHW gradient (overwrite semantics).

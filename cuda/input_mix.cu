@@ -3,7 +3,8 @@
  * lam*a + (1-lam)*b, /255, per-channel normalisation, act dtype.
  * The items (and mean/std) go through a pinned staging buffer into a device
  * buffer; an event guards the staging buffer against reuse while its
- * previous copy is still pending. */
+ * previous copy is still pending. Not capturable (graph.c): run it eagerly
+ * into the input tensor a graph reads. */
 #include "xm_cuda_dev.cuh"
 
 #include <string.h>
@@ -49,6 +50,9 @@ extern "C" int xm_cuda_input_mix(xm_cuda *cu, const uint8_t *records, const xm_m
 {
     int rc = xm_cuda_check_tensor(x, cu->act, "input_mix", "x", err);
     if (rc) return rc;
+    /* the items' staging waits on an event and refills host memory per call */
+    if ((rc = xm_cuda_no_capture(cu, "input_mix (its items go through host memory)", err)))
+        return rc;
     if (!records || !items || !mean || !std)
         return xm_err_set(err, XM_EUSAGE, "input_mix: NULL pointer");
     int n = x->n, c = x->c;

@@ -49,6 +49,12 @@ typedef struct xm_cuda {
     void *algo_cache;        /* conv.cu: algorithms chosen per shape and dtype */
     int algo_cache_n, algo_cache_cap;
     void *prof;              /* backend_cuda.c: per-op timing (XM_CUDA_PROFILE=1), or NULL */
+    /* graph.c: CUDA graphs */
+    void *cublas_ws;         /* cuBLAS workspace: a captured GEMM must not allocate its own */
+    int graphs_live;         /* executable graphs not freed yet */
+    void **retired;          /* buffers xm_cuda_grow replaced while graphs were live */
+    int n_retired, cap_retired;
+    const char *capture_misuse; /* a void op called while capturing (graph_end reports it) */
 } xm_cuda;
 
 /* Plans start with their kind so plan_free can dispatch. */
@@ -60,7 +66,9 @@ const char *xm_cuda_dt_name(xm_dtype dt);
  * allocating N bytes for WHAT ..."). *p is NULL on failure. */
 int xm_cuda_malloc(xm_cuda *cu, void **p, size_t bytes, const char *what, xm_err *err);
 /* Make *buf (of *cap bytes) at least `bytes` large; old contents are lost.
- * Synchronises the stream before freeing the old buffer. */
+ * Synchronises the stream before freeing the old buffer; while graphs are
+ * live the old buffer is kept until the last one is freed (they may use it).
+ * Refused while capturing. */
 int xm_cuda_grow(xm_cuda *cu, void **buf, size_t *cap, size_t bytes, const char *what,
                  xm_err *err);
 /* Blocks for a grid-stride loop over n elements with `threads` per block. */
@@ -132,6 +140,21 @@ int xm_cuda_input_mix(xm_cuda *cu, const uint8_t *records, const xm_mix_item *it
 /* sgd.cu */
 int xm_cuda_sgd_update(xm_cuda *cu, float *w, const float *g, float *mom, const float *w0,
                        size_t n, const xm_sgd_cfg *cfg, xm_err *err);
+
+/* graph.c: stream capture into CUDA graphs (xm_backend.h, graph_begin).
+ * xm_cuda_capturing: 1 while cu->stream is capturing (or its capture broke).
+ * xm_cuda_no_capture: XM_EUSAGE naming `what` (e.g. "download") while
+ * capturing, else 0; every path that allocates, frees or waits calls it. */
+int xm_cuda_capturing(const xm_cuda *cu);
+int xm_cuda_no_capture(const xm_cuda *cu, const char *what, xm_err *err);
+/* Keep a buffer that live graphs may use until the last graph is freed. */
+int xm_cuda_retire(xm_cuda *cu, void *buf, xm_err *err);
+/* Free the retired buffers (synchronises); the backend's destroy calls it. */
+void xm_cuda_retired_free(xm_cuda *cu);
+int xm_cuda_graph_begin(xm_cuda *cu, xm_err *err);
+int xm_cuda_graph_end(xm_cuda *cu, void **graph, xm_err *err);
+int xm_cuda_graph_launch(xm_cuda *cu, void *graph, xm_err *err);
+void xm_cuda_graph_free(xm_cuda *cu, void *graph);
 
 #ifdef __cplusplus
 }

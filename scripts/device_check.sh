@@ -101,6 +101,7 @@ if [ "${XM_SKIP_TESTS:-0}" != 1 ]; then
     fi
     step test_cuda_ref 90 "$B/test_cuda_ref"
     step test_cuda_bench 60 "$B/test_cuda_bench"
+    step test_cuda_graph 60 "$B/test_cuda_graph" # CUDA graphs against eager steps
     for t in test_net_ref20 test_net_ref18; do
         if [ -x "$B/$t" ] && grep -q XM_DEVICE "$B/$t"; then
             step ${t}_cuda 60 env XM_DEVICE=cuda "$B/$t"
@@ -117,14 +118,20 @@ fi
 # was built, else the fallback in test_cuda_bench.
 # xm_bench MODE BATCH PREC [SUFFIX [VAR=VALUE...]]: the log is
 # xm_MODE_BATCH_PRECSUFFIX.log; the VAR=VALUE pairs go to the environment.
+# SUFFIX _graph adds --graph (the timed steps replay a captured CUDA graph;
+# bench_engine only).
 xm_bench() {
     local mode=$1 batch=$2 prec=$3 suffix=${4:-}
     shift 3
     [ $# -gt 0 ] && shift
+    local flags=()
+    [ "$suffix" = _graph ] && flags=(--graph)
     if [ -x "$B/bench_engine" ]; then
         step "xm_${mode}_${batch}_${prec}${suffix}" 75 env "$@" "$B/bench_engine" --device cuda \
             --arch resnet50 --size 224 --classes 1000 --mode "$mode" --batch "$batch" \
-            --precision "$prec" --steps "$iters" --warmup 3 --json
+            --precision "$prec" --steps "$iters" --warmup 3 --json ${flags[@]+"${flags[@]}"}
+    elif [ "$suffix" = _graph ]; then
+        say "xm_${mode}_${batch}_${prec}${suffix}: not run (no bench_engine for --graph)"
     else
         step "xm_${mode}_${batch}_${prec}${suffix}" 75 env "$@" "$B/test_cuda_bench" --bench \
             "$mode" "$batch" "$prec" resnet50 224 "$iters" 3
@@ -141,10 +148,14 @@ xm_profile() {
 }
 if [ "${XM_SKIP_BENCH:-0}" != 1 ]; then
     [ -x "$B/bench_engine" ] || say "no bench_engine in the bundle: xm side from test_cuda_bench --bench"
-    # bf16 (the goal) first: xm, PyTorch AMP, then the profiled xm run
+    # bf16 (the goal) first: xm (each row then replaying a CUDA graph),
+    # PyTorch AMP, then the profiled xm run
     xm_bench train 64 bf16
+    xm_bench train 64 bf16 _graph
     xm_bench train 256 bf16
+    xm_bench train 256 bf16 _graph
     xm_bench infer 256 bf16
+    xm_bench infer 256 bf16 _graph
     step torch_gpu_bf16 75 env PYTHONUNBUFFERED=1 python3 .xmdev/bench/torch_gpu.py \
         --iters "$iters" --warmup 3 --configs train:64:bf16,train:256:bf16,infer:256:bf16
     xm_profile train 64 bf16

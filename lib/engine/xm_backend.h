@@ -214,6 +214,33 @@ typedef struct xm_backend_ops {
                       const float *w0, size_t n, const xm_sgd_cfg *cfg, xm_err *err);
 
     void (*plan_free)(xm_backend *be, void *plan); /* conv or pool plans; NULL ok */
+
+    /* ---- graphs: record a steady-state step once, replay it (optional) ----
+     * NULL where the backend has none (the CPU backend): callers test
+     * graph_begin for NULL. Between graph_begin and graph_end the ops are
+     * recorded, not run; graph_launch replays them in order on the ops'
+     * queue, asynchronously like every op. While recording nothing may wait
+     * for or allocate on the device: no upload*, download*, sync, alloc,
+     * free, host_alloc, plan creation or input_mix (its items go through
+     * host memory), softmax_xent only with loss_host NULL, and no backend
+     * buffer (workspaces, scratch) may grow. So run one eager step first:
+     * it creates every buffer, plan, algorithm choice and workspace the
+     * step needs. Such calls fail with XM_EUSAGE (void ones make graph_end
+     * fail); after any failure, still call graph_end, which ends the
+     * recording and returns no graph.
+     * A replay reads and writes the device pointers that were recorded:
+     * the tensors, slabs and plans used must stay allocated (and the batch
+     * size fixed) until graph_free; their contents may change between
+     * replays (e.g. a new input through input_mix). Host-side state the
+     * ops keep is not replayed: xm_net's num_batches_tracked counts only
+     * the recorded step. graph_begin refuses (XM_EUSAGE) in the CUDA
+     * backend's debug-sync and profiling modes, which synchronise.
+     * graph_end returns an executable graph in *graph; graph_free accepts
+     * NULL. */
+    int (*graph_begin)(xm_backend *be, xm_err *err);
+    int (*graph_end)(xm_backend *be, void **graph, xm_err *err);
+    int (*graph_launch)(xm_backend *be, void *graph, xm_err *err);
+    void (*graph_free)(xm_backend *be, void *graph);
 } xm_backend_ops;
 
 struct xm_backend {
