@@ -756,6 +756,9 @@ static int cuda_softmax_xent(xm_backend *be, const xm_tensor *logits, const xm_t
 static int cuda_scale_f32(xm_backend *be, float *p, size_t n, float s, int *finite,
                           xm_err *err)
 {
+    int rc0;
+    if (finite && (rc0 = xm_cuda_no_capture(CU(be), "scale_f32's finite readback", err)))
+        return rc0;
     char ex[48];
     snprintf(ex, sizeof ex, "n=%zu%s", n, finite ? " +finite readback" : "");
     prof_begin(CU(be));
