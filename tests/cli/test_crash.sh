@@ -20,18 +20,8 @@ SRC=${XM_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 cli_setup crash
 
 # 2. exact resume after kill -9
-$PY - <<'EOF'
-import numpy as np, struct
-rng = np.random.default_rng(1)
-n, side = 64, 12
-lab = np.arange(n) % 4
-px = np.clip(rng.normal(40 + 30 * lab[:, None], 20, (n, side * side)), 0, 255).astype(np.uint8)
-with open("tgt-images-idx3-ubyte", "wb") as f:
-    f.write(struct.pack(">IIII", 0x803, n, side, side)); f.write(px.tobytes())
-with open("tgt-labels-idx1-ubyte", "wb") as f:
-    f.write(struct.pack(">II", 0x801, n)); f.write(lab.astype(np.uint8))
-EOF
-"$PACK" -q tgt-images-idx3-ubyte -o tgt.xms &&
+$PY "$CLI_DIR/idx_set.py" tgt 64 12 4 1 &&
+    "$PACK" -q tgt-images-idx3-ubyte -o tgt.xms &&
     "$PACK" -q --mix none --target tgt.xms --steps 40 --batch 8 --seed 1 -o plan.h5 || { echo "FAIL: pack/plan"; exit 1; }
 TR=(--ckpt-every 2 -j 1)
 t0=$(date +%s%N)

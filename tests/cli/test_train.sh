@@ -14,20 +14,10 @@ $PY -c 'import h5py, numpy' 2>/dev/null || { echo "skipped: no h5py for /usr/bin
 . "$(dirname "$0")/lib.sh"
 cli_setup train
 
+$PY "$CLI_DIR/idx_set.py" tgt 32 12 4 1 && $PY "$CLI_DIR/idx_set.py" test 16 12 4 2 &&
+    $PY "$CLI_DIR/idx_set.py" src 36 12 6 3 || { echo "FAIL: data"; exit 1; }
 $PY - <<'EOF'
-import h5py, numpy as np, struct
-def idx(prefix, n, side, ncls, a):
-    rng = np.random.default_rng(a)
-    lab = np.arange(n) % ncls
-    # class-dependent brightness plus noise: learnable
-    px = np.clip(rng.normal(40 + 30 * lab[:, None], 20, (n, side * side)), 0, 255).astype(np.uint8)
-    with open(prefix + "-images-idx3-ubyte", "wb") as f:
-        f.write(struct.pack(">IIII", 0x803, n, side, side)); f.write(px.tobytes())
-    with open(prefix + "-labels-idx1-ubyte", "wb") as f:
-        f.write(struct.pack(">II", 0x801, n)); f.write(lab.astype(np.uint8))
-idx("tgt", 32, 12, 4, 1)
-idx("test", 16, 12, 4, 2)
-idx("src", 36, 12, 6, 3)
+import h5py, numpy as np
 with h5py.File("pairs.h5", "w") as f:
     f["target"] = np.int32([0, 1, 2, 3]); f["source"] = np.int32([1, 3, 0, 5])
 EOF

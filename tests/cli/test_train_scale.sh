@@ -16,18 +16,8 @@ $PY -c 'import h5py, numpy' 2>/dev/null || { echo "skipped: no h5py for /usr/bin
 . "$(dirname "$0")/lib.sh"
 cli_setup train_scale
 
-$PY - <<'EOF'
-import numpy as np, struct
-rng = np.random.default_rng(5)
-n, side = 48, 12
-lab = np.arange(n) % 4
-px = np.clip(rng.normal(40 + 40 * lab[:, None], 20, (n, side * side)), 0, 255).astype(np.uint8)
-with open("tgt-images-idx3-ubyte", "wb") as f:
-    f.write(struct.pack(">IIII", 0x803, n, side, side)); f.write(px.tobytes())
-with open("tgt-labels-idx1-ubyte", "wb") as f:
-    f.write(struct.pack(">II", 0x801, n)); f.write(lab.astype(np.uint8))
-EOF
-"$PACK" -q tgt-images-idx3-ubyte -o tgt.xms &&
+$PY "$CLI_DIR/idx_set.py" tgt 48 12 4 5 40 &&
+    "$PACK" -q tgt-images-idx3-ubyte -o tgt.xms &&
 "$PACK" -q --mix mixup --target tgt.xms --steps 8 --batch 8 --seed 4 --pad 1 -o plan.h5 ||
     { echo "FAIL: pack"; exit 1; }
 run() { expect 0 "$TRAIN" --arch resnet20 --init-seed 7 plan.h5 -j 2 --log-every 1 "$@"; }

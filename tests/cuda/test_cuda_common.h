@@ -190,10 +190,12 @@ static inline double tc_buf_cmp(xm_backend *cpu, xm_backend *gpu, const tc_buf *
 #define TC_GPU_DEVICE "cuda"
 #endif
 
-static inline xm_backend *tc_gpu_new(xm_precision prec)
+/* The "GPU" backend; debug_sync 1 (check after every op) unless a test
+ * needs it off (graph capture refuses it). */
+static inline xm_backend *tc_gpu_new_sync(xm_precision prec, int debug_sync)
 {
     xm_err err = {0};
-    xm_backend_cfg cfg = {.precision = prec, .debug_sync = 1};
+    xm_backend_cfg cfg = {.precision = prec, .debug_sync = debug_sync};
 #ifdef TC_FAKE_GPU
     cfg.precision = XM_PREC_F32;
 #endif
@@ -201,6 +203,8 @@ static inline xm_backend *tc_gpu_new(xm_precision prec)
     if (!be) tc_die("cuda backend", &err);
     return be;
 }
+
+static inline xm_backend *tc_gpu_new(xm_precision prec) { return tc_gpu_new_sync(prec, 1); }
 
 static inline xm_backend *tc_cpu_new(void)
 {

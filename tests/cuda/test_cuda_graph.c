@@ -58,18 +58,6 @@ typedef struct recorded {
     side *s;
 } recorded;
 
-static xm_backend *gpu_new(xm_precision prec, int debug_sync)
-{
-    xm_err err = {0};
-    xm_backend_cfg cfg = {.precision = prec, .debug_sync = debug_sync};
-#ifdef TC_FAKE_GPU
-    cfg.precision = XM_PREC_F32;
-#endif
-    xm_backend *be = xm_backend_new(TC_GPU_DEVICE, &cfg, &err);
-    if (!be) tc_die("cuda backend", &err);
-    return be;
-}
-
 static int train_step(gcase *c, side *s, xm_err *err)
 {
     xm_backend *be = c->be;
@@ -197,7 +185,7 @@ static void setup(gcase *c, xm_precision prec, const char *arch, int in_ch, int 
 {
     xm_err err = {0};
     memset(c, 0, sizeof *c);
-    c->be = gpu_new(prec, 0);
+    c->be = tc_gpu_new_sync(prec, 0);
     c->batch = batch, c->size = size, c->in_ch = in_ch, c->rs = size + 4;
     c->nh = src_classes > 0 ? 2 : 1, c->k[0] = classes, c->k[1] = src_classes;
     c->sgd = (xm_sgd_cfg){.lr = 0.1f, .momentum = 0.9f, .weight_decay = 5e-4f};
@@ -356,13 +344,13 @@ static void misuse_checks(void)
 {
     fprintf(stderr, "[misuse]\n");
     xm_err err = {0}, e = {0};
-    xm_backend *dbg = gpu_new(XM_PREC_F32, 1);
+    xm_backend *dbg = tc_gpu_new_sync(XM_PREC_F32, 1);
     expect_refused(dbg->ops->graph_begin(dbg, &e), &e, "graph_begin in debug-sync mode", "debug");
     fprintf(stderr, "  debug sync: %s\n", e.msg);
     TC_OK(dbg->ops->sync(dbg, err)); /* not left capturing */
     xm_backend_free(dbg);
 
-    xm_backend *be = gpu_new(XM_PREC_F32, 0);
+    xm_backend *be = tc_gpu_new_sync(XM_PREC_F32, 0);
     float host[64] = {0};
     for (int i = 0; i < 64; i++) host[i] = (float)i + 1.f;
     void *p = be->ops->alloc(be, sizeof host, &err);
