@@ -12,7 +12,7 @@
 #    says so before its first training step.
 #    Both need mount (root); without it they are skipped with a message.
 # 3. SIGINT and SIGTERM mid-run to every tool: it exits 130 / 143 (an exit,
-#    not a death by the signal) within 2 s, with no final file and no
+#    not a death by the signal) within 8 s, with no final file and no
 #    temporary file; xm-train first writes its checkpoint, and --resume
 #    from it ends with the uninterrupted run's model, tensor for tensor; a
 #    second SIGTERM during that checkpoint still exits 143 and cleans up.
@@ -122,7 +122,9 @@ ms_of() { local t0; t0=$(date +%s%N); "$@" >/dev/null 2>&1; echo $((($(date +%s%
 
 # sig_case NAME SIG OUT CMD...: signal CMD at 40 % of its runtime (measured
 # once per NAME; halved when it ended first, 4 tries); it must exit 130 / 143
-# within 2 s and leave neither OUT nor a temporary file
+# within 8 s (the tools take tens of ms on an idle machine; the bound only
+# tells a slow reaction from a hang on a loaded one) and leave neither OUT
+# nor a temporary file
 declare -A RUNTIME
 sig_case() {
     local name=$1 sig=$2 out=$3 want r ms d try; shift 3
@@ -137,8 +139,8 @@ sig_case() {
     done
     echo "$name SIG$sig at $d ms of $ms: $r"
     set -- $r
-    if [ "$1" != exit ] || [ "$2" != "$want" ] || [ "$3" -gt 2000 ]; then
-        echo "FAIL: $name SIG$sig: $r, want exit $want within 2000 ms"; sed 's/^/  /' sigerr; fails=$((fails + 1))
+    if [ "$1" != exit ] || [ "$2" != "$want" ] || [ "$3" -gt 8000 ]; then
+        echo "FAIL: $name SIG$sig: $r, want exit $want within 8000 ms"; sed 's/^/  /' sigerr; fails=$((fails + 1))
     fi
     [ -e "$out" ] && { echo "FAIL: $name SIG$sig: $out published"; fails=$((fails + 1)); }
     if ls -a | grep -q '\.tmp\.'; then
