@@ -8,9 +8,11 @@ OUTDIR/xm_<mode>_<batch>_<prec>.log (bench_engine's output: a JSON line with
 "images_per_s", or else the last "N images/s" / "N img/s" in the text).
 Prints markdown: images/s of xm and PyTorch, the ratio xm/torch, and the
 estimated fraction of the measured copy bandwidth (see torch_gpu.py).
-A log xm_<mode>_<batch>_<prec>_graph.log (bench_engine --graph: the timed
-steps replay a captured CUDA graph) is the row "<prec>+graph", right after
-its eager row and compared with the same PyTorch row.
+A log xm_<mode>_<batch>_<prec>_<variant>.log is the row "<prec>+<variant>",
+right after the plain row and compared with the same PyTorch row: _graph
+(bench_engine --graph: the timed steps replay a captured CUDA graph),
+_bnparts (XM_CUDA_BN_RED=parts: batch-norm reductions without atomics),
+_profile (XM_CUDA_PROFILE=1, slowed by its events).
 """
 import glob
 import json
@@ -65,7 +67,7 @@ def main():
         if m:
             keys.add((m.group(1), int(m.group(2)), m.group(3)))
     order = {"bf16": 0, "f16": 1, "tf32": 2, "f32": 3}
-    base = lambda prec: prec[:-len("_graph")] if prec.endswith("_graph") else prec
+    base = lambda prec: prec.split("_")[0]
     print(f"# GPU benchmark: ResNet-50, 224 px, {card}, {date}\n")
     print(f"Device: {probe.get('device', card)}; PyTorch {probe.get('torch', '?')} eager, "
           "channels_last, cudnn.benchmark on, AMP bf16 for bf16, TF32 off for f32.")
@@ -77,7 +79,7 @@ def main():
     print("| mode | batch | precision | xm img/s | torch img/s | xm/torch | xm BW frac | torch BW frac |")
     print("|---|---|---|---|---|---|---|---|")
     for k in sorted(keys, key=lambda k: (k[0] != "train", order.get(base(k[2]), 9), k[1],
-                                         k[2] != base(k[2]))):
+                                         k[2] != base(k[2]), k[2])):
         mode, batch, prec = k
         t = torch_by.get((mode, batch, base(prec)), {})
         tr = t.get("images_per_s")
@@ -87,7 +89,7 @@ def main():
         ratio = f"{xr / tr:.2f}" if xr and tr else "-"
         xb = f"{xr * est / bw:.2f}" if xr and est and bw else "-"
         tb = f"{tr * est / bw:.2f}" if tr and est and bw else "-"
-        shown = base(prec) + "+graph" if prec != base(prec) else prec
+        shown = prec.replace("_", "+")
         print(f"| {mode} | {batch} | {shown} | {f(xr)} | {f(tr)} | {ratio} | {xb} | {tb} |")
     return 0
 

@@ -312,6 +312,7 @@ static void cuda_destroy(xm_backend *be)
         cudaFree(cu->ws);
         cudaFree(cu->scratch);
         cudaFree(cu->chan);
+        cudaFree(cu->bn_parts);
         cudaFree(cu->items_dev);
         cudaFree(cu->loss_dev);
         if (cu->items_host) cudaFreeHost(cu->items_host);
@@ -355,6 +356,8 @@ static int cuda_init(xm_cuda *cu, const xm_backend_cfg *cfg, xm_err *err)
     cu->cudnn_find = env_flag("XM_CUDNN_FIND");
     const char *bv = getenv("XM_CUDA_BN_VEC");
     cu->bn_rows = bv && !strcmp(bv, "0");
+    const char *br = getenv("XM_CUDA_BN_RED");
+    cu->bn_parts_on = br && !strcmp(br, "parts");
     if (env_flag("XM_CUDA_PROFILE")) cu->prof = calloc(1, sizeof(xm_cuda_prof)); /* NULL: off */
     XM_CU(cudaSetDevice(cu->device));
     /* The largest cuDNN workspace an algorithm may ask for: 1 GiB, or up to

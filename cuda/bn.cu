@@ -17,7 +17,20 @@
  * thread count that is a multiple of G every thread stays on one group of
  * 8 channels, and a shared-memory tree (strides that are multiples of G)
  * sums the threads of a group before one double atomicAdd per channel.
- * XM_CUDA_BN_VEC=0 in the environment keeps to the row kernels. */
+ * XM_CUDA_BN_VEC=0 in the environment keeps to the row kernels.
+ *
+ * A third form without atomics (XM_CUDA_BN_RED=parts; not yet the default:
+ * written without a GPU, to be measured): the first profile (session 1,
+ * bench/results/gpu-h200-2026-11-27-profile.txt) has the elementwise
+ * passes at ~90% of the copy bandwidth but whole BN ops at 17-40%, worst
+ * for large C, so the reduction passes run at ~10-15%: every block adds
+ * 2C doubles atomically into the same 2C addresses (C = 2048: 396 blocks x
+ * 4096 contended double atomics). Here block (x, y) takes channel slice y
+ * (S <= 256 groups of 8 channels) over rows x, x + X, ... (RB = 256/S rows
+ * per iteration), reduces its threads in shared memory as above and stores
+ * its 2 x 8S sums in its own row of a partials buffer [X][C]; a second
+ * kernel adds the X rows per channel in a fixed order. No atomics, and the
+ * sums no longer depend on the order blocks finish (deterministic). */
 #include "xm_cuda_dev.cuh"
 
 #define BN_TX 32
@@ -104,7 +117,9 @@ static int bn_vec_blocks(const xm_cuda *cu, size_t n8)
 }
 
 /* Sum a[8] and b[8] over the threads of the block that share threadIdx.x % G
- * and add the totals to s0[8 g + k], s1[8 g + k]. blockDim.x == BN_VT. */
+ * and add the totals to s0[8 g + k], s1[8 g + k] (STORE: store them there).
+ * blockDim.x == BN_VT. */
+template <bool STORE = false>
 __device__ __forceinline__ void bn_vec_accum(double a[8], double b[8], int G, double *s0,
                                              double *s1)
 {
@@ -128,8 +143,13 @@ __device__ __forceinline__ void bn_vec_accum(double a[8], double b[8], int G, do
     if (t < G)
 #pragma unroll
         for (int k = 0; k < 8; k++) {
-            atomicAdd(s0 + 8 * t + k, sa[k][t]);
-            atomicAdd(s1 + 8 * t + k, sb[k][t]);
+            if (STORE) {
+                s0[8 * t + k] = sa[k][t];
+                s1[8 * t + k] = sb[k][t];
+            } else {
+                atomicAdd(s0 + 8 * t + k, sa[k][t]);
+                atomicAdd(s1 + 8 * t + k, sb[k][t]);
+            }
         }
 }
 
@@ -200,6 +220,142 @@ __global__ void __launch_bounds__(BN_VT, BN_VT_BLOCKS)
         }
     }
     bn_vec_accum(a, b, G, sdy, sdyx);
+}
+
+/* ---- the reductions into per-block partials (XM_CUDA_BN_RED=parts) ---- */
+
+/* C = 8 G: G <= 256 a power of two (one slice, S = G) or a multiple of 256
+ * (slices of S = 256). */
+static int bn_parts_ok(int C)
+{
+    int G = C / 8;
+    return C % 8 == 0 && G >= 1 && (G <= BN_VT ? BN_VT % G == 0 : G % BN_VT == 0);
+}
+
+typedef struct bn_parts_geom {
+    int S, slices, X; /* groups per slice, slices (gridDim.y), row blocks (gridDim.x) */
+} bn_parts_geom;
+
+/* Row blocks: about BN_VT_BLOCKS blocks per SM in all, but at least 16 rows
+ * per thread, so that the partials ([X][C] doubles, twice) stay small next
+ * to the tensor even when M is small and C large. */
+static bn_parts_geom bn_parts_plan(const xm_cuda *cu, size_t M, int C)
+{
+    bn_parts_geom g;
+    int G = C / 8;
+    g.S = G <= BN_VT ? G : BN_VT;
+    g.slices = G / g.S;
+    size_t rb = (size_t)(BN_VT / g.S);
+    size_t want = (size_t)(cu->sm_count > 0 ? cu->sm_count : 80) * BN_VT_BLOCKS / g.slices;
+    size_t most = (M + rb * 16 - 1) / (rb * 16);
+    size_t x = want < most ? want : most;
+    g.X = (int)(x < 1 ? 1 : x > 65535 ? 65535 : x);
+    return g;
+}
+
+template <typename T>
+__global__ void __launch_bounds__(BN_VT, BN_VT_BLOCKS)
+    bn_stats_parts_kernel(const T *x, size_t M, int C, int S, double *p0, double *p1)
+{
+    const int t = threadIdx.x, rb = BN_VT / S;
+    const int c0 = 8 * (blockIdx.y * S + t % S); /* this thread's 8 channels */
+    double s[8], ss[8];
+#pragma unroll
+    for (int k = 0; k < 8; k++) s[k] = ss[k] = 0.0;
+    const size_t step = (size_t)gridDim.x * rb;
+    size_t r = (size_t)blockIdx.x * rb + t / S;
+    for (; r + step < M; r += 2 * step) { /* two loads in flight */
+        float f[8], g[8];
+        xm_ld8(x + r * C + c0, f);
+        xm_ld8(x + (r + step) * C + c0, g);
+        bn_stats_add(f, s, ss);
+        bn_stats_add(g, s, ss);
+    }
+    if (r < M) {
+        float f[8];
+        xm_ld8(x + r * C + c0, f);
+        bn_stats_add(f, s, ss);
+    }
+    const size_t row = (size_t)blockIdx.x * C + 8 * (size_t)blockIdx.y * S;
+    bn_vec_accum<true>(s, ss, S, p0 + row, p1 + row);
+}
+
+template <typename T>
+__global__ void __launch_bounds__(BN_VT, BN_VT_BLOCKS)
+    bn_bwd_reduce_parts_kernel(const T *x, const T *y, const T *dy, size_t M, int C, int S,
+                               const float *mean, const float *invstd, double *p0, double *p1)
+{
+    const int t = threadIdx.x, rb = BN_VT / S;
+    const int c0 = 8 * (blockIdx.y * S + t % S);
+    float mu[8], is[8];
+    double a[8], b[8];
+#pragma unroll
+    for (int k = 0; k < 8; k++) {
+        mu[k] = mean[c0 + k];
+        is[k] = invstd[c0 + k];
+        a[k] = b[k] = 0.0;
+    }
+    const size_t step = (size_t)gridDim.x * rb;
+    for (size_t r = (size_t)blockIdx.x * rb + t / S; r < M; r += step) {
+        const size_t i = r * C + c0;
+        float fx[8], fg[8], fy[8];
+        xm_ld8(x + i, fx);
+        xm_ld8(dy + i, fg);
+        if (y) {
+            xm_ld8(y + i, fy);
+#pragma unroll
+            for (int k = 0; k < 8; k++)
+                if (!(fy[k] > 0.f)) fg[k] = 0.f;
+        }
+#pragma unroll
+        for (int k = 0; k < 8; k++) {
+            float xh = (fx[k] - mu[k]) * is[k];
+            a[k] += (double)fg[k];
+            b[k] += (double)fg[k] * (double)xh;
+        }
+    }
+    const size_t row = (size_t)blockIdx.x * C + 8 * (size_t)blockIdx.y * S;
+    bn_vec_accum<true>(a, b, S, p0 + row, p1 + row);
+}
+
+/* s0[c] = sum over the X rows of p0[.][c] (s1 from p1), in a fixed order:
+ * threadIdx.y strides the rows, then a shared-memory sum over y. Block
+ * (32, BN_PY), one block per 32 channels. */
+#define BN_PY 16
+__global__ void bn_parts_sum_kernel(const double *p0, const double *p1, int X, int C,
+                                    double *s0, double *s1)
+{
+    __shared__ double sa[BN_PY][32], sb[BN_PY][32];
+    const int c = blockIdx.x * 32 + threadIdx.x;
+    double a = 0.0, b = 0.0;
+    if (c < C)
+        for (int i = threadIdx.y; i < X; i += BN_PY) {
+            a += p0[(size_t)i * C + c];
+            b += p1[(size_t)i * C + c];
+        }
+    sa[threadIdx.y][threadIdx.x] = a;
+    sb[threadIdx.y][threadIdx.x] = b;
+    __syncthreads();
+    if (threadIdx.y == 0 && c < C) {
+        for (int k = 1; k < BN_PY; k++) {
+            a += sa[k][threadIdx.x];
+            b += sb[k][threadIdx.x];
+        }
+        s0[c] = a;
+        s1[c] = b;
+    }
+}
+
+/* Room for the partials of X row blocks of C channels (two [X][C] arrays). */
+static int bn_parts_scratch(xm_cuda *cu, int X, int C, double **p0, double **p1, xm_err *err)
+{
+    size_t n = (size_t)X * C;
+    int rc = xm_cuda_grow(cu, &cu->bn_parts, &cu->bn_parts_bytes, 2 * n * sizeof(double),
+                          "batch-norm partial sums", err);
+    if (rc) return rc;
+    *p0 = (double *)cu->bn_parts;
+    *p1 = *p0 + n;
+    return 0;
 }
 
 __global__ void bn_finalize_train_kernel(const double *sum, const double *sumsq, size_t M, int C,
@@ -306,10 +462,23 @@ extern "C" int xm_cuda_bn_fwd_train(xm_cuda *cu, const xm_tensor *x, const float
     double *d0, *d1;
     float *f0, *f1, *f2;
     if ((rc = chan_scratch(cu, C, &d0, &d1, &f0, &f1, &f2, err))) return rc;
-    XM_CU(cudaMemsetAsync(d0, 0, 2 * (size_t)C * sizeof(double), cu->stream));
     size_t total = xm_tensor_count(x);
-    if (!cu->bn_rows && bn_vec_ok(C) &&
-        xm_vec8_ok(C, xm_cuda_dt_size(cu->act), x->data, NULL, NULL, NULL)) {
+    const int parts = cu->bn_parts_on && bn_parts_ok(C) &&
+                      xm_vec8_ok(C, xm_cuda_dt_size(cu->act), x->data, NULL, NULL, NULL);
+    if (!parts) XM_CU(cudaMemsetAsync(d0, 0, 2 * (size_t)C * sizeof(double), cu->stream));
+    if (parts) {
+        bn_parts_geom g = bn_parts_plan(cu, M, C);
+        double *p0, *p1;
+        if ((rc = bn_parts_scratch(cu, g.X, C, &p0, &p1, err))) return rc;
+        dim3 grid(g.X, g.slices, 1);
+        XM_DT_DISPATCH(cu->act, T, "bn_fwd_train",
+                       (bn_stats_parts_kernel<T><<<grid, BN_VT, 0, cu->stream>>>(
+                           (const T *)x->data, M, C, g.S, p0, p1)));
+        XM_CU_LAUNCHED();
+        bn_parts_sum_kernel<<<(C + 31) / 32, dim3(32, BN_PY, 1), 0, cu->stream>>>(p0, p1, g.X, C,
+                                                                                  d0, d1);
+    } else if (!cu->bn_rows && bn_vec_ok(C) &&
+               xm_vec8_ok(C, xm_cuda_dt_size(cu->act), x->data, NULL, NULL, NULL)) {
         int blocks = bn_vec_blocks(cu, total / 8);
         XM_DT_DISPATCH(cu->act, T, "bn_fwd_train",
                        (bn_stats8_kernel<T><<<blocks, BN_VT, 0, cu->stream>>>(
@@ -445,11 +614,25 @@ extern "C" int xm_cuda_bn_bwd(xm_cuda *cu, const xm_tensor *x, const xm_tensor *
     double *d0, *d1;
     float *f0, *f1, *f2;
     if ((rc = chan_scratch(cu, C, &d0, &d1, &f0, &f1, &f2, err))) return rc;
-    XM_CU(cudaMemsetAsync(d0, 0, 2 * (size_t)C * sizeof(double), cu->stream));
     const void *yp = y ? y->data : NULL;
     size_t total = xm_tensor_count(x);
-    if (!cu->bn_rows && bn_vec_ok(C) &&
-        xm_vec8_ok(C, xm_cuda_dt_size(cu->act), x->data, yp, dy->data, NULL)) {
+    const int parts = cu->bn_parts_on && bn_parts_ok(C) &&
+                      xm_vec8_ok(C, xm_cuda_dt_size(cu->act), x->data, yp, dy->data, NULL);
+    if (!parts) XM_CU(cudaMemsetAsync(d0, 0, 2 * (size_t)C * sizeof(double), cu->stream));
+    if (parts) {
+        bn_parts_geom g = bn_parts_plan(cu, M, C);
+        double *p0, *p1;
+        if ((rc = bn_parts_scratch(cu, g.X, C, &p0, &p1, err))) return rc;
+        dim3 grid(g.X, g.slices, 1);
+        XM_DT_DISPATCH(cu->act, T, "bn_bwd",
+                       (bn_bwd_reduce_parts_kernel<T><<<grid, BN_VT, 0, cu->stream>>>(
+                           (const T *)x->data, (const T *)yp, (const T *)dy->data, M, C, g.S,
+                           save_mean, save_invstd, p0, p1)));
+        XM_CU_LAUNCHED();
+        bn_parts_sum_kernel<<<(C + 31) / 32, dim3(32, BN_PY, 1), 0, cu->stream>>>(p0, p1, g.X, C,
+                                                                                  d0, d1);
+    } else if (!cu->bn_rows && bn_vec_ok(C) &&
+               xm_vec8_ok(C, xm_cuda_dt_size(cu->act), x->data, yp, dy->data, NULL)) {
         int blocks = bn_vec_blocks(cu, total / 8);
         XM_DT_DISPATCH(cu->act, T, "bn_bwd",
                        (bn_bwd_reduce8_kernel<T><<<blocks, BN_VT, 0, cu->stream>>>(

@@ -32,6 +32,9 @@ typedef struct xm_cuda {
     size_t ws_cap;           /* largest workspace an algorithm may ask for */
     int cudnn_find;          /* 1: cudnnFind* (measured), 0: cudnnGet*_v7 */
     int bn_rows;             /* 1 (XM_CUDA_BN_VEC=0): BN reductions by rows only */
+    int bn_parts_on;         /* 1 (XM_CUDA_BN_RED=parts): BN reductions without atomics */
+    void *bn_parts;          /* bn.cu: per-block partial sums of that form */
+    size_t bn_parts_bytes;
     void *scratch;           /* dtype conversions, weight-gradient staging */
     size_t scratch_bytes;
     void *chan;              /* per-channel reductions (batch norm) */

@@ -99,6 +99,10 @@ if [ "${XM_SKIP_TESTS:-0}" != 1 ]; then
             say "BN VECTOR PATH FAILS, row kernels pass: the rest runs with XM_CUDA_BN_VEC=0"
         fi
     fi
+    # new, not yet the default: BN reductions without atomics (bn.cu); the
+    # bench rows +bnparts below measure it
+    step test_cuda_ops_bnparts 90 env XM_CUDA_BN_RED=parts "$B/test_cuda_ops"
+    step test_cuda_net_bnparts 120 env XM_CUDA_BN_RED=parts "$B/test_cuda_net"
     step test_cuda_ref 90 "$B/test_cuda_ref"
     step test_cuda_bench 60 "$B/test_cuda_bench"
     step test_cuda_graph 60 "$B/test_cuda_graph" # CUDA graphs against eager steps
@@ -118,19 +122,19 @@ fi
 # was built, else the fallback in test_cuda_bench.
 # xm_bench MODE BATCH PREC [SUFFIX [VAR=VALUE...]]: the log is
 # xm_MODE_BATCH_PRECSUFFIX.log; the VAR=VALUE pairs go to the environment.
-# SUFFIX _graph adds --graph (the timed steps replay a captured CUDA graph;
-# bench_engine only).
+# A SUFFIX containing _graph adds --graph (the timed steps replay a captured
+# CUDA graph; bench_engine only).
 xm_bench() {
     local mode=$1 batch=$2 prec=$3 suffix=${4:-}
     shift 3
     [ $# -gt 0 ] && shift
     local flags=()
-    [ "$suffix" = _graph ] && flags=(--graph)
+    [[ "$suffix" == *_graph* ]] && flags=(--graph)
     if [ -x "$B/bench_engine" ]; then
         step "xm_${mode}_${batch}_${prec}${suffix}" 75 env "$@" "$B/bench_engine" --device cuda \
             --arch resnet50 --size 224 --classes 1000 --mode "$mode" --batch "$batch" \
             --precision "$prec" --steps "$iters" --warmup 3 --json ${flags[@]+"${flags[@]}"}
-    elif [ "$suffix" = _graph ]; then
+    elif [ ${#flags[@]} -gt 0 ]; then
         say "xm_${mode}_${batch}_${prec}${suffix}: not run (no bench_engine for --graph)"
     else
         step "xm_${mode}_${batch}_${prec}${suffix}" 75 env "$@" "$B/test_cuda_bench" --bench \
@@ -138,12 +142,15 @@ xm_bench() {
     fi
 }
 # a profiled xm run: its table (stderr of bench_engine) goes to profile.txt
+# xm_profile MODE BATCH PREC [VARIANT VAR=VALUE...]: e.g. _bnparts XM_CUDA_BN_RED=parts
 xm_profile() {
-    local mode=$1 batch=$2 prec=$3
+    local mode=$1 batch=$2 prec=$3 variant=${4:-}
+    shift 3
+    [ $# -gt 0 ] && shift
     [ -x "$B/bench_engine" ] || { say "profile: no bench_engine in the bundle"; return; }
-    xm_bench "$mode" "$batch" "$prec" _profile XM_CUDA_PROFILE=1
-    local f="$LOGS/xm_${mode}_${batch}_${prec}_profile.log"
-    [ -f "$f" ] && { echo "===== $mode $batch $prec (XM_CUDA_PROFILE=1)"; cat "$f"; echo; } \
+    xm_bench "$mode" "$batch" "$prec" "${variant}_profile" XM_CUDA_PROFILE=1 "$@"
+    local f="$LOGS/xm_${mode}_${batch}_${prec}${variant}_profile.log"
+    [ -f "$f" ] && { echo "===== $mode $batch $prec$variant (XM_CUDA_PROFILE=1 $*)"; cat "$f"; echo; } \
         >>"$OUT/profile.txt"
 }
 if [ "${XM_SKIP_BENCH:-0}" != 1 ]; then
@@ -156,9 +163,15 @@ if [ "${XM_SKIP_BENCH:-0}" != 1 ]; then
     xm_bench train 256 bf16 _graph
     xm_bench infer 256 bf16
     xm_bench infer 256 bf16 _graph
+    # batch-norm reductions without atomics (not yet the default), alone and
+    # with the graph
+    xm_bench train 64 bf16 _bnparts XM_CUDA_BN_RED=parts
+    xm_bench train 64 bf16 _bnparts_graph XM_CUDA_BN_RED=parts
+    xm_bench train 256 bf16 _bnparts XM_CUDA_BN_RED=parts
     step torch_gpu_bf16 75 env PYTHONUNBUFFERED=1 python3 .xmdev/bench/torch_gpu.py \
         --iters "$iters" --warmup 3 --configs train:64:bf16,train:256:bf16,infer:256:bf16
     xm_profile train 64 bf16
+    xm_profile train 64 bf16 _bnparts XM_CUDA_BN_RED=parts
     # xm-train's own step (loader, input step, trainer) for none, xmixup and
     # cotrain plans at ResNet-50 224 px batch 64 bf16: against the bare step
     # above, does the GPU wait for data; is xmixup within 3% of none

@@ -511,6 +511,12 @@ static void run_all(xm_precision prec)
     test_bn(8, 16, 16, 64, 0);
     test_bn(2, 5, 5, 12, 1); /* C not a multiple of 8: scalar paths */
     test_bn(3, 4, 5, 3, 0);
+    /* large C over few rows (one 256-group slice; two slices), many rows */
+    test_bn(2, 2, 3, 2048, 0);
+    test_bn(2, 3, 2, 4096, 1);
+    test_bn(4, 7, 7, 1024, 1);
+    test_bn(64, 8, 8, 256, 1);
+    test_bn(2, 4, 4, 24, 0); /* C = 8 G with G not a power of two */
     test_eltwise(3, 5, 7, 19);
     test_eltwise(2, 4, 4, 16);
     test_maxpool(2, 9, 9, 4, 3, 2, 1);
