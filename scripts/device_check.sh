@@ -168,6 +168,10 @@ if [ "${XM_SKIP_BENCH:-0}" != 1 ]; then
     xm_bench train 64 bf16 _bnparts XM_CUDA_BN_RED=parts
     xm_bench train 64 bf16 _bnparts_graph XM_CUDA_BN_RED=parts
     xm_bench train 256 bf16 _bnparts XM_CUDA_BN_RED=parts
+    # convolution algorithms measured (cudnnFind, as cudnn.benchmark) instead
+    # of cuDNN's heuristics (the default)
+    xm_bench train 64 bf16 _find XM_CUDNN_FIND=1
+    xm_bench train 256 bf16 _find XM_CUDNN_FIND=1
     step torch_gpu_bf16 75 env PYTHONUNBUFFERED=1 python3 .xmdev/bench/torch_gpu.py \
         --iters "$iters" --warmup 3 --configs train:64:bf16,train:256:bf16,infer:256:bf16
     xm_profile train 64 bf16
