@@ -195,6 +195,19 @@ res="$OUT/results-gpu-$cardtag-$date.md"
 {
     python3 .xmdev/bench/gpu_table.py "$LOGS" "${card:-unknown}" "$date"
     echo
+    if [ -s "$OUT/profile.txt" ]; then
+        echo "Memory-bound ops of the profiled runs on the copy-bandwidth scale (bench/profile_bw.py):"
+        echo '```'
+        # this card's copy bandwidth from the PyTorch probe line, in GB/s
+        cbw=$(cat "$LOGS"/torch_gpu*.log 2>/dev/null | python3 -c 'import json, sys
+for l in sys.stdin:
+    try: j = json.loads(l)
+    except ValueError: continue
+    if j.get("impl") == "probe" and j.get("copy_bytes_per_s"): print(round(j["copy_bytes_per_s"] / 1e9)); break')
+        python3 bench/profile_bw.py "$OUT/profile.txt" $cbw
+        echo '```'
+        echo
+    fi
     echo "Tests (scripts/device_check.sh, $(date -u '+%Y-%m-%d %H:%M UTC')):"
     echo '```'
     cat "$OUT/summary.txt"
