@@ -11,7 +11,8 @@ estimated fraction of the measured copy bandwidth (see torch_gpu.py).
 A log xm_<mode>_<batch>_<prec>_<variant>.log is the row "<prec>+<variant>",
 right after the plain row and compared with the same PyTorch row: _graph
 (bench_engine --graph: the timed steps replay a captured CUDA graph),
-_bnparts (XM_CUDA_BN_RED=parts: batch-norm reductions without atomics),
+_new (XM_CUDA_BN_RED=parts XM_CUDA_POOL_VEC=1: batch-norm reductions
+without atomics, max pooling 8 channels per thread),
 _find (XM_CUDNN_FIND=1: convolution algorithms measured by cudnnFind),
 _profile (XM_CUDA_PROFILE=1, slowed by its events).
 """

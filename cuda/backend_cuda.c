@@ -358,6 +358,7 @@ static int cuda_init(xm_cuda *cu, const xm_backend_cfg *cfg, xm_err *err)
     cu->bn_rows = bv && !strcmp(bv, "0");
     const char *br = getenv("XM_CUDA_BN_RED");
     cu->bn_parts_on = br && !strcmp(br, "parts");
+    cu->pool_vec = env_flag("XM_CUDA_POOL_VEC");
     if (env_flag("XM_CUDA_PROFILE")) cu->prof = calloc(1, sizeof(xm_cuda_prof)); /* NULL: off */
     XM_CU(cudaSetDevice(cu->device));
     /* The largest cuDNN workspace an algorithm may ask for: 1 GiB, or up to

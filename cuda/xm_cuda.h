@@ -33,6 +33,7 @@ typedef struct xm_cuda {
     int cudnn_find;          /* 1: cudnnFind* (measured), 0: cudnnGet*_v7 */
     int bn_rows;             /* 1 (XM_CUDA_BN_VEC=0): BN reductions by rows only */
     int bn_parts_on;         /* 1 (XM_CUDA_BN_RED=parts): BN reductions without atomics */
+    int pool_vec;            /* 1 (XM_CUDA_POOL_VEC=1): max pooling 8 channels per thread */
     void *bn_parts;          /* bn.cu: per-block partial sums of that form */
     size_t bn_parts_bytes;
     void *scratch;           /* dtype conversions, weight-gradient staging */

@@ -29,6 +29,8 @@ mkdir -p "$OUT"
 root=$PWD
 T0=$SECONDS
 iters=${XM_BENCH_ITERS:-10}
+# the CUDA kernels written without a GPU, off by default until measured
+NEW="XM_CUDA_BN_RED=parts XM_CUDA_POOL_VEC=1"
 deadline=${XM_DEADLINE:-270}
 LOGS=$(mktemp -d /tmp/xm-device-logs.XXXXXX) # per-step logs (gpu_table.py reads them)
 say() { printf '[%4ds] %s\n' $((SECONDS - T0)) "$*" | tee -a "$OUT/summary.txt"; }
@@ -99,10 +101,11 @@ if [ "${XM_SKIP_TESTS:-0}" != 1 ]; then
             say "BN VECTOR PATH FAILS, row kernels pass: the rest runs with XM_CUDA_BN_VEC=0"
         fi
     fi
-    # new, not yet the default: BN reductions without atomics (bn.cu); the
-    # bench rows +bnparts below measure it
-    step test_cuda_ops_bnparts 90 env XM_CUDA_BN_RED=parts "$B/test_cuda_ops"
-    step test_cuda_net_bnparts 120 env XM_CUDA_BN_RED=parts "$B/test_cuda_net"
+    # new, not yet the default ($NEW): BN reductions without atomics (bn.cu),
+    # max pooling 8 channels per thread (pool.cu); the bench rows +new below
+    # measure them (verbose: a failure names its op)
+    step test_cuda_ops_new 90 env $NEW XM_TEST_VERBOSE=1 "$B/test_cuda_ops"
+    step test_cuda_net_new 120 env $NEW "$B/test_cuda_net"
     step test_cuda_ref 90 "$B/test_cuda_ref"
     step test_cuda_bench 60 "$B/test_cuda_bench"
     step test_cuda_graph 60 "$B/test_cuda_graph" # CUDA graphs against eager steps
@@ -142,7 +145,7 @@ xm_bench() {
     fi
 }
 # a profiled xm run: its table (stderr of bench_engine) goes to profile.txt
-# xm_profile MODE BATCH PREC [VARIANT VAR=VALUE...]: e.g. _bnparts XM_CUDA_BN_RED=parts
+# xm_profile MODE BATCH PREC [VARIANT VAR=VALUE...]: e.g. _new $NEW
 xm_profile() {
     local mode=$1 batch=$2 prec=$3 variant=${4:-}
     shift 3
@@ -163,11 +166,11 @@ if [ "${XM_SKIP_BENCH:-0}" != 1 ]; then
     xm_bench train 256 bf16 _graph
     xm_bench infer 256 bf16
     xm_bench infer 256 bf16 _graph
-    # batch-norm reductions without atomics (not yet the default), alone and
-    # with the graph
-    xm_bench train 64 bf16 _bnparts XM_CUDA_BN_RED=parts
-    xm_bench train 64 bf16 _bnparts_graph XM_CUDA_BN_RED=parts
-    xm_bench train 256 bf16 _bnparts XM_CUDA_BN_RED=parts
+    # the kernels not yet the default ($NEW), alone and with the graph
+    xm_bench train 64 bf16 _new $NEW
+    xm_bench train 64 bf16 _new_graph $NEW
+    xm_bench train 256 bf16 _new $NEW
+    xm_bench train 256 bf16 _new_graph $NEW
     # convolution algorithms measured (cudnnFind, as cudnn.benchmark) instead
     # of cuDNN's heuristics (the default)
     xm_bench train 64 bf16 _find XM_CUDNN_FIND=1
@@ -175,7 +178,7 @@ if [ "${XM_SKIP_BENCH:-0}" != 1 ]; then
     step torch_gpu_bf16 75 env PYTHONUNBUFFERED=1 python3 .xmdev/bench/torch_gpu.py \
         --iters "$iters" --warmup 3 --configs train:64:bf16,train:256:bf16,infer:256:bf16
     xm_profile train 64 bf16
-    xm_profile train 64 bf16 _bnparts XM_CUDA_BN_RED=parts
+    xm_profile train 64 bf16 _new $NEW
     # xm-train's own step (loader, input step, trainer) for none, xmixup and
     # cotrain plans at ResNet-50 224 px batch 64 bf16: against the bare step
     # above, does the GPU wait for data; is xmixup within 3% of none

@@ -522,6 +522,10 @@ static void run_all(xm_precision prec)
     test_maxpool(2, 9, 9, 4, 3, 2, 1);
     test_maxpool(2, 8, 8, 3, 2, 2, 0);
     test_maxpool(1, 7, 7, 5, 3, 1, 1);
+    /* C % 8 == 0: the 8-channel kernels when XM_CUDA_POOL_VEC=1 */
+    test_maxpool(2, 11, 11, 16, 3, 2, 1);
+    test_maxpool(3, 12, 10, 64, 3, 2, 1);
+    test_maxpool(1, 6, 6, 8, 2, 2, 0);
     test_linear(5, 37, 11, 1);
     test_linear(8, 64, 10, 0);
     test_loss(6, 13);
