@@ -187,6 +187,36 @@ __global__ void __launch_bounds__(BN_VT, BN_VT_BLOCKS)
     bn_vec_accum(s, ss, G, sum, sumsq);
 }
 
+/* Backward loads: x and dy at element 8i.., dy zeroed where the fused
+ * ReLU's output y (when given) is not positive. */
+template <typename T>
+__device__ __forceinline__ void bn_ld_bwd8(const T *x, const T *y, const T *dy, size_t i,
+                                           float fx[8], float fg[8])
+{
+    xm_ld8(x + i, fx);
+    xm_ld8(dy + i, fg);
+    if (y) {
+        float fy[8];
+        xm_ld8(y + i, fy);
+#pragma unroll
+        for (int k = 0; k < 8; k++)
+            if (!(fy[k] > 0.f)) fg[k] = 0.f;
+    }
+}
+
+/* a += dy', b += dy' * xhat for eight channels (mean mu, 1/std is) */
+__device__ __forceinline__ void bn_bwd_add8(const float fx[8], const float fg[8],
+                                            const float mu[8], const float is[8], double a[8],
+                                            double b[8])
+{
+#pragma unroll
+    for (int k = 0; k < 8; k++) {
+        float xh = (fx[k] - mu[k]) * is[k];
+        a[k] += (double)fg[k];
+        b[k] += (double)fg[k] * (double)xh;
+    }
+}
+
 template <typename T>
 __global__ void __launch_bounds__(BN_VT, BN_VT_BLOCKS)
     bn_bwd_reduce8_kernel(const T *x, const T *y, const T *dy, size_t n8, int G,
@@ -203,21 +233,9 @@ __global__ void __launch_bounds__(BN_VT, BN_VT_BLOCKS)
     }
     size_t stride = (size_t)gridDim.x * BN_VT;
     for (size_t i = (size_t)blockIdx.x * BN_VT + threadIdx.x; i < n8; i += stride) {
-        float fx[8], fg[8], fy[8];
-        xm_ld8(x + 8 * i, fx);
-        xm_ld8(dy + 8 * i, fg);
-        if (y) {
-            xm_ld8(y + 8 * i, fy);
-#pragma unroll
-            for (int k = 0; k < 8; k++)
-                if (!(fy[k] > 0.f)) fg[k] = 0.f;
-        }
-#pragma unroll
-        for (int k = 0; k < 8; k++) {
-            float xh = (fx[k] - mu[k]) * is[k];
-            a[k] += (double)fg[k];
-            b[k] += (double)fg[k] * (double)xh;
-        }
+        float fx[8], fg[8];
+        bn_ld_bwd8(x, y, dy, 8 * i, fx, fg);
+        bn_bwd_add8(fx, fg, mu, is, a, b);
     }
     bn_vec_accum(a, b, G, sdy, sdyx);
 }
@@ -297,22 +315,9 @@ __global__ void __launch_bounds__(BN_VT, BN_VT_BLOCKS)
     }
     const size_t step = (size_t)gridDim.x * rb;
     for (size_t r = (size_t)blockIdx.x * rb + t / S; r < M; r += step) {
-        const size_t i = r * C + c0;
-        float fx[8], fg[8], fy[8];
-        xm_ld8(x + i, fx);
-        xm_ld8(dy + i, fg);
-        if (y) {
-            xm_ld8(y + i, fy);
-#pragma unroll
-            for (int k = 0; k < 8; k++)
-                if (!(fy[k] > 0.f)) fg[k] = 0.f;
-        }
-#pragma unroll
-        for (int k = 0; k < 8; k++) {
-            float xh = (fx[k] - mu[k]) * is[k];
-            a[k] += (double)fg[k];
-            b[k] += (double)fg[k] * (double)xh;
-        }
+        float fx[8], fg[8];
+        bn_ld_bwd8(x, y, dy, r * C + c0, fx, fg);
+        bn_bwd_add8(fx, fg, mu, is, a, b);
     }
     const size_t row = (size_t)blockIdx.x * C + 8 * (size_t)blockIdx.y * S;
     bn_vec_accum<true>(a, b, S, p0 + row, p1 + row);
@@ -346,16 +351,29 @@ __global__ void bn_parts_sum_kernel(const double *p0, const double *p1, int X, i
     }
 }
 
-/* Room for the partials of X row blocks of C channels (two [X][C] arrays). */
-static int bn_parts_scratch(xm_cuda *cu, int X, int C, double **p0, double **p1, xm_err *err)
+/* The geometry for M rows of C channels and room for its partials (two
+ * [X][C] arrays). */
+static int bn_parts_begin(xm_cuda *cu, size_t M, int C, bn_parts_geom *g, double **p0,
+                          double **p1, xm_err *err)
 {
-    size_t n = (size_t)X * C;
+    *g = bn_parts_plan(cu, M, C);
+    size_t n = (size_t)g->X * C;
     int rc = xm_cuda_grow(cu, &cu->bn_parts, &cu->bn_parts_bytes, 2 * n * sizeof(double),
                           "batch-norm partial sums", err);
     if (rc) return rc;
     *p0 = (double *)cu->bn_parts;
     *p1 = *p0 + n;
     return 0;
+}
+
+/* After the partials kernel: check its launch, add the rows into s0, s1. */
+static int bn_parts_end(xm_cuda *cu, const bn_parts_geom *g, int C, const double *p0,
+                        const double *p1, double *s0, double *s1, xm_err *err)
+{
+    XM_CU_LAUNCHED();
+    bn_parts_sum_kernel<<<(C + 31) / 32, dim3(32, BN_PY, 1), 0, cu->stream>>>(p0, p1, g->X, C,
+                                                                              s0, s1);
+    return 0; /* the caller checks this launch with its own */
 }
 
 __global__ void bn_finalize_train_kernel(const double *sum, const double *sumsq, size_t M, int C,
@@ -467,16 +485,13 @@ extern "C" int xm_cuda_bn_fwd_train(xm_cuda *cu, const xm_tensor *x, const float
                       xm_vec8_ok(C, xm_cuda_dt_size(cu->act), x->data, NULL, NULL, NULL);
     if (!parts) XM_CU(cudaMemsetAsync(d0, 0, 2 * (size_t)C * sizeof(double), cu->stream));
     if (parts) {
-        bn_parts_geom g = bn_parts_plan(cu, M, C);
+        bn_parts_geom g;
         double *p0, *p1;
-        if ((rc = bn_parts_scratch(cu, g.X, C, &p0, &p1, err))) return rc;
-        dim3 grid(g.X, g.slices, 1);
+        if ((rc = bn_parts_begin(cu, M, C, &g, &p0, &p1, err))) return rc;
         XM_DT_DISPATCH(cu->act, T, "bn_fwd_train",
-                       (bn_stats_parts_kernel<T><<<grid, BN_VT, 0, cu->stream>>>(
+                       (bn_stats_parts_kernel<T><<<dim3(g.X, g.slices, 1), BN_VT, 0, cu->stream>>>(
                            (const T *)x->data, M, C, g.S, p0, p1)));
-        XM_CU_LAUNCHED();
-        bn_parts_sum_kernel<<<(C + 31) / 32, dim3(32, BN_PY, 1), 0, cu->stream>>>(p0, p1, g.X, C,
-                                                                                  d0, d1);
+        if ((rc = bn_parts_end(cu, &g, C, p0, p1, d0, d1, err))) return rc;
     } else if (!cu->bn_rows && bn_vec_ok(C) &&
                xm_vec8_ok(C, xm_cuda_dt_size(cu->act), x->data, NULL, NULL, NULL)) {
         int blocks = bn_vec_blocks(cu, total / 8);
@@ -578,15 +593,8 @@ __global__ void bn_bwd_dx8_kernel(const T *x, const T *y, const T *dy, T *dx, si
     XM_GRID_STRIDE(i, n8)
     {
         int c0 = (int)((8 * i) % (size_t)C);
-        float fx[8], fg[8], fy[8];
-        xm_ld8(x + 8 * i, fx);
-        xm_ld8(dy + 8 * i, fg);
-        if (y) {
-            xm_ld8(y + 8 * i, fy);
-#pragma unroll
-            for (int j = 0; j < 8; j++)
-                if (!(fy[j] > 0.f)) fg[j] = 0.f;
-        }
+        float fx[8], fg[8];
+        bn_ld_bwd8(x, y, dy, 8 * i, fx, fg);
 #pragma unroll
         for (int j = 0; j < 8; j++) {
             int c = c0 + j;
@@ -620,17 +628,15 @@ extern "C" int xm_cuda_bn_bwd(xm_cuda *cu, const xm_tensor *x, const xm_tensor *
                       xm_vec8_ok(C, xm_cuda_dt_size(cu->act), x->data, yp, dy->data, NULL);
     if (!parts) XM_CU(cudaMemsetAsync(d0, 0, 2 * (size_t)C * sizeof(double), cu->stream));
     if (parts) {
-        bn_parts_geom g = bn_parts_plan(cu, M, C);
+        bn_parts_geom g;
         double *p0, *p1;
-        if ((rc = bn_parts_scratch(cu, g.X, C, &p0, &p1, err))) return rc;
-        dim3 grid(g.X, g.slices, 1);
+        if ((rc = bn_parts_begin(cu, M, C, &g, &p0, &p1, err))) return rc;
         XM_DT_DISPATCH(cu->act, T, "bn_bwd",
-                       (bn_bwd_reduce_parts_kernel<T><<<grid, BN_VT, 0, cu->stream>>>(
+                       (bn_bwd_reduce_parts_kernel<T><<<dim3(g.X, g.slices, 1), BN_VT, 0,
+                                                        cu->stream>>>(
                            (const T *)x->data, (const T *)yp, (const T *)dy->data, M, C, g.S,
                            save_mean, save_invstd, p0, p1)));
-        XM_CU_LAUNCHED();
-        bn_parts_sum_kernel<<<(C + 31) / 32, dim3(32, BN_PY, 1), 0, cu->stream>>>(p0, p1, g.X, C,
-                                                                                  d0, d1);
+        if ((rc = bn_parts_end(cu, &g, C, p0, p1, d0, d1, err))) return rc;
     } else if (!cu->bn_rows && bn_vec_ok(C) &&
                xm_vec8_ok(C, xm_cuda_dt_size(cu->act), x->data, yp, dy->data, NULL)) {
         int blocks = bn_vec_blocks(cu, total / 8);

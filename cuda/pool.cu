@@ -138,6 +138,18 @@ __device__ __forceinline__ void pool_ld8i(const int32_t *p, int32_t v[8])
     v[7] = b.w;
 }
 
+/* Element group i of an (n, H, W, c/8) walk: image, row, column, channel. */
+__device__ __forceinline__ void pool_pix8(unsigned i, unsigned c8, int H, int W, int *ni, int *py,
+                                          int *px, int *ch)
+{
+    unsigned r = i / c8;
+    *ch = (int)(i - r * c8) * 8;
+    *px = (int)(r % (unsigned)W);
+    r /= (unsigned)W;
+    *py = (int)(r % (unsigned)H);
+    *ni = (int)(r / (unsigned)H);
+}
+
 /* total8 = n * oh * ow * (c / 8) < 2^31 */
 template <typename T>
 __global__ void maxpool_fwd8_kernel(const T *x, T *y, int32_t *argmax, unsigned total8, int h,
@@ -146,12 +158,8 @@ __global__ void maxpool_fwd8_kernel(const T *x, T *y, int32_t *argmax, unsigned 
     const unsigned c8 = (unsigned)c / 8;
     for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < total8;
          i += gridDim.x * blockDim.x) {
-        unsigned r = i / c8;
-        const int ch = (int)(i - r * c8) * 8;
-        const int ox = (int)(r % (unsigned)ow);
-        r /= (unsigned)ow;
-        const int oy = (int)(r % (unsigned)oh);
-        const int ni = (int)(r / (unsigned)oh);
+        int ni, oy, ox, ch;
+        pool_pix8(i, c8, oh, ow, &ni, &oy, &ox, &ch);
         const int y0 = oy * s - pad, x0 = ox * s - pad;
         float best[8], v[8];
         int bi[8];
@@ -188,12 +196,8 @@ __global__ void maxpool_bwd8_kernel(const T *dy, const int32_t *argmax, T *dx, u
     const unsigned c8 = (unsigned)c / 8;
     for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < total8;
          i += gridDim.x * blockDim.x) {
-        unsigned r = i / c8;
-        const int ch = (int)(i - r * c8) * 8;
-        const int ix = (int)(r % (unsigned)w);
-        r /= (unsigned)w;
-        const int iy = (int)(r % (unsigned)h);
-        const int ni = (int)(r / (unsigned)h);
+        int ni, iy, ix, ch;
+        pool_pix8(i, c8, h, w, &ni, &iy, &ix, &ch);
         const int ty = iy + pad - k + 1, tx = ix + pad - k + 1;
         const int oy0 = ty <= 0 ? 0 : (ty + s - 1) / s;
         const int ox0 = tx <= 0 ? 0 : (tx + s - 1) / s;
@@ -223,27 +227,35 @@ static int pool_vec(const xm_cuda *cu, int c, size_t elems, const void *a, const
            xm_vec8_ok(c, xm_cuda_dt_size(cu->act), a, b, NULL, NULL);
 }
 
-static int check_shapes(const pool_plan *p, const xm_tensor *in, const xm_tensor *out,
-                        const char *op, xm_err *err)
+/* The plan of op, after checking it and the tensors: in has the pool's
+ * input shape, out its output shape. NULL with *rc and *err filled. */
+static pool_plan *pool_check(xm_cuda *cu, void *plan, const char *op, const xm_tensor *in,
+                             const char *in_name, const xm_tensor *out, const char *out_name,
+                             int *rc, xm_err *err)
 {
+    pool_plan *p = (pool_plan *)plan;
+    if (!p || p->kind != XM_CUDA_PLAN_POOL) {
+        *rc = xm_err_set(err, XM_EUSAGE, "%s: not a pool plan", op);
+        return NULL;
+    }
+    if ((*rc = xm_cuda_check_tensor(in, cu->act, op, in_name, err)) ||
+        (*rc = xm_cuda_check_tensor(out, cu->act, op, out_name, err)))
+        return NULL;
     const xm_pool_desc *d = &p->d;
     if (in->n != d->n || in->h != d->h || in->w != d->w || in->c != d->c || out->n != d->n ||
-        out->h != d->oh || out->w != d->ow || out->c != d->c)
-        return xm_err_set(err, XM_EUSAGE, "%s: tensors do not match the plan's shapes", op);
-    return 0;
+        out->h != d->oh || out->w != d->ow || out->c != d->c) {
+        *rc = xm_err_set(err, XM_EUSAGE, "%s: tensors do not match the plan's shapes", op);
+        return NULL;
+    }
+    return p;
 }
 
 extern "C" int xm_cuda_maxpool_fwd(xm_cuda *cu, void *plan, const xm_tensor *x, xm_tensor *y,
                                    xm_err *err)
 {
-    pool_plan *p = (pool_plan *)plan;
-    int rc;
-    if (!p || p->kind != XM_CUDA_PLAN_POOL)
-        return xm_err_set(err, XM_EUSAGE, "maxpool_fwd: not a pool plan");
-    if ((rc = xm_cuda_check_tensor(x, cu->act, "maxpool_fwd", "x", err)) ||
-        (rc = xm_cuda_check_tensor(y, cu->act, "maxpool_fwd", "y", err)) ||
-        (rc = check_shapes(p, x, y, "maxpool_fwd", err)))
-        return rc;
+    int rc = 0;
+    pool_plan *p = pool_check(cu, plan, "maxpool_fwd", x, "x", y, "y", &rc, err);
+    if (!p) return rc;
     const xm_pool_desc *d = &p->d;
     size_t total = xm_tensor_count(y);
     if (pool_vec(cu, d->c, total, x->data, y->data)) {
@@ -267,14 +279,9 @@ extern "C" int xm_cuda_maxpool_fwd(xm_cuda *cu, void *plan, const xm_tensor *x, 
 extern "C" int xm_cuda_maxpool_bwd(xm_cuda *cu, void *plan, const xm_tensor *dy, xm_tensor *dx,
                                    xm_err *err)
 {
-    pool_plan *p = (pool_plan *)plan;
-    int rc;
-    if (!p || p->kind != XM_CUDA_PLAN_POOL)
-        return xm_err_set(err, XM_EUSAGE, "maxpool_bwd: not a pool plan");
-    if ((rc = xm_cuda_check_tensor(dy, cu->act, "maxpool_bwd", "dy", err)) ||
-        (rc = xm_cuda_check_tensor(dx, cu->act, "maxpool_bwd", "dx", err)) ||
-        (rc = check_shapes(p, dx, dy, "maxpool_bwd", err)))
-        return rc;
+    int rc = 0;
+    pool_plan *p = pool_check(cu, plan, "maxpool_bwd", dx, "dx", dy, "dy", &rc, err);
+    if (!p) return rc;
     const xm_pool_desc *d = &p->d;
     size_t total = xm_tensor_count(dx);
     if (pool_vec(cu, d->c, total, dy->data, dx->data)) {
