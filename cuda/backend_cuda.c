@@ -63,7 +63,7 @@ int xm_cuda_malloc(xm_cuda *cu, void **p, size_t bytes, const char *what, xm_err
         (void)cudaMemGetInfo(&fr, &tot);
         *p = NULL;
         return xm_err_set(err, XM_EFAIL,
-                          "CUDA: out of GPU memory allocating %zu bytes for %s (%zu MiB free of "
+                          "CUDA: " XM_OOM_TEXT " allocating %zu bytes for %s (%zu MiB free of "
                           "%zu MiB; reduce --batch)",
                           bytes, what, fr >> 20, tot >> 20);
     }

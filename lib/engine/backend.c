@@ -73,6 +73,12 @@ void xm_backend_free(xm_backend *be)
     if (be) be->ops->destroy(be);
 }
 
+void xm_backend_oom_batch(xm_err *err, int batch)
+{
+    if (err && err->code && strstr(err->msg, XM_OOM_TEXT) && strncmp(err->msg, "batch size ", 11))
+        xm_err_prefix(err, "batch size %d", batch);
+}
+
 int xm_tensor_alloc(xm_backend *be, xm_tensor *t, int n, int h, int w, int c, xm_dtype dt,
                     xm_err *err)
 {

@@ -263,6 +263,14 @@ xm_backend *xm_backend_cuda_new(const xm_backend_cfg *cfg, xm_err *err);
 int xm_cuda_device_count(void); /* 0 when no GPU or no driver */
 #endif
 
+/* The words of a backend's out-of-device-memory failure ("CUDA: out of GPU
+ * memory allocating N bytes for WHAT (...)"). xm_backend_oom_batch prefixes
+ * such a failure in *err with "batch size N: " (the tools' --batch or the
+ * plan's slots), so the line names both the bytes and the batch; any other
+ * error is left as it is. */
+#define XM_OOM_TEXT "out of GPU memory"
+void xm_backend_oom_batch(xm_err *err, int batch);
+
 /* Helpers over ops: allocate/free a tensor's memory in the backend. */
 int xm_tensor_alloc(xm_backend *be, xm_tensor *t, int n, int h, int w, int c, xm_dtype dt,
                     xm_err *err);

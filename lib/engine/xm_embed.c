@@ -282,6 +282,7 @@ int xm_embed_run(const xm_embed_cfg *cfg, xm_embed_progress progress, void *ctx,
     pthread_mutex_destroy(&L->mu);
     pthread_cond_destroy(&L->cv);
     if (!rc) rc = xm_feat_writer_finish(st.w, err);
+    if (rc) xm_backend_oom_batch(err, batch);
     stats->images = rc ? 0 : done;
     stats->dim = dim;
     stats->seconds = xm_now() - t0;

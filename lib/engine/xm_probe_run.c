@@ -105,5 +105,6 @@ int xm_probe_run(xm_backend *be, xm_net *net, const xm_model_meta *meta, const x
     xm_tensor_release(be, &b.x);
     be->ops->free(be, b.dev);
     free(b.host), free(b.items), free(b.labels), free(b.logits), free(b.feat);
+    if (rc) xm_backend_oom_batch(err, B);
     return rc;
 }

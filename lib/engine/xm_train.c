@@ -301,6 +301,7 @@ int xm_train_run(const xm_train_cfg *cfg, xm_train_cb cb, void *ctx, int *stoppe
     if (t.test && (rc = do_eval(&t, t.step, cb, ctx, err))) goto done;
     rc = xm_train_save_model(&t, cfg->out_path, cfg->force ? XM_ATOMIC_FORCE : 0, err);
 done:
+    if (rc) xm_backend_oom_batch(err, t.plan.slots);
     xm_trainer_release(&t);
     return rc;
 }

@@ -559,6 +559,26 @@ static void test_scale(xm_backend *be)
     XM_CHECK(fin == 1);
 }
 
+/* the batch size joins an out-of-device-memory line, once; other errors
+ * are left alone */
+static void test_oom_batch(void)
+{
+    xm_err e;
+    xm_err_clear(&e);
+    xm_err_set(&e, XM_EFAIL, "CUDA: " XM_OOM_TEXT " allocating 100 bytes for the loss");
+    xm_backend_oom_batch(&e, 256);
+    xm_backend_oom_batch(&e, 256);
+    XM_CHECKF(!strcmp(e.msg, "batch size 256: CUDA: out of GPU memory allocating 100 bytes for "
+                             "the loss"), "oom line: %s", e.msg);
+    xm_err_clear(&e);
+    xm_err_set(&e, XM_EDATA, "f.h5: not a model");
+    xm_backend_oom_batch(&e, 256);
+    XM_CHECKF(!strcmp(e.msg, "f.h5: not a model"), "other line: %s", e.msg);
+    xm_err_clear(&e);
+    xm_backend_oom_batch(&e, 256); /* no error: nothing */
+    XM_CHECK(e.code == 0 && e.msg[0] == 0);
+}
+
 /* ---------------- determinism across thread counts ---------------- */
 
 /* Run bn train+bwd, maxpool, gap, linear and the loss; return a checksum
@@ -652,6 +672,7 @@ int main(void)
     test_input_mix(be, 1);
     test_sgd(be);
     test_scale(be);
+    test_oom_batch();
     xm_backend_free(be);
     test_determinism();
     return xm_test_finish();
