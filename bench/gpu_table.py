@@ -93,6 +93,20 @@ def main():
         tb = f"{tr * est / bw:.2f}" if tr and est and bw else "-"
         shown = prec.replace("_", "+")
         print(f"| {mode} | {batch} | {shown} | {f(xr)} | {f(tr)} | {ratio} | {xb} | {tb} |")
+    comp = [r for r in torch_rows if r.get("impl") == "torch_compile"]
+    if comp:
+        print("\nPyTorch with torch.compile (default mode), against xm's plain row:\n")
+        for r in comp:
+            mode, batch, prec = r.get("mode"), r.get("batch"), r.get("precision")
+            cr = r.get("images_per_s")
+            xr = xm_rate(os.path.join(outdir, f"xm_{mode}_{batch}_{prec}.log"))
+            if not cr:
+                what = r.get("error", "-")[:60]
+            elif xr:
+                what = f"{cr:.1f} img/s, xm/compile {xr / cr:.2f}"
+            else:
+                what = f"{cr:.1f} img/s"
+            print(f"- {mode} {batch} {prec}: {what}")
     return 0
 
 

@@ -5,6 +5,10 @@ bench_engine, one JSON line per configuration on stdout.
 
     python3 bench/torch_gpu.py [--configs train:64:bf16,train:256:bf16,infer:256:bf16,...]
                                [--size 224] [--iters 10] [--warmup 3] [--device cuda]
+                               [--compile]
+
+--compile: the model through torch.compile (default mode; the warm-up
+steps include the compilation), rows with "impl": "torch_compile".
 
 A training step is forward, soft-label cross-entropy, backward and an SGD
 step with momentum 0.9 and weight decay (as xm's step). bf16 = autocast
@@ -144,6 +148,8 @@ def run(cfg, args, dev):
     torch.manual_seed(0)
     model, src = make_model(args.arch, args.classes)
     model = model.to(dev).to(memory_format=torch.channels_last)
+    if args.compile:
+        model = torch.compile(model)
     amp = prec == "bf16"
     adt = torch.bfloat16 if amp else torch.float32
     x = torch.randn(batch, 3, args.size, args.size, device=dev).to(memory_format=torch.channels_last)
@@ -176,7 +182,7 @@ def run(cfg, args, dev):
     sync(dev)
     dt = (time.perf_counter() - t) / args.iters
     est = act * (6 if mode == "train" else 2) + wbytes * (4 if mode == "train" else 1) / batch
-    res = {"impl": "torch", "model": src, "mode": mode, "batch": batch, "precision": prec,
+    res = {"impl": "torch_compile" if args.compile else "torch", "model": src, "mode": mode, "batch": batch, "precision": prec,
            "size": args.size, "step_ms": dt * 1e3, "images_per_s": batch / dt,
            "est_bytes_per_image": est, "torch": torch.__version__}
     del model, opt, x, y
@@ -195,6 +201,7 @@ def main():
     ap.add_argument("--iters", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--device", default="cuda")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the model")
     args = ap.parse_args()
     dev = torch.device(args.device)
     torch.backends.cudnn.benchmark = True
@@ -208,7 +215,8 @@ def main():
         try:
             print(json.dumps(run((mode, int(batch), prec), args, dev)), flush=True)
         except Exception as e:  # e.g. out of memory: report and go on
-            print(json.dumps({"impl": "torch", "mode": mode, "batch": int(batch),
+            print(json.dumps({"impl": "torch_compile" if args.compile else "torch",
+                              "mode": mode, "batch": int(batch),
                               "precision": prec, "error": str(e)[:300]}), flush=True)
             if dev.type == "cuda":
                 torch.cuda.empty_cache()

@@ -191,6 +191,9 @@ if [ "${XM_SKIP_BENCH:-0}" != 1 ]; then
     step torch_gpu_f32 100 env PYTHONUNBUFFERED=1 python3 .xmdev/bench/torch_gpu.py \
         --iters "$iters" --warmup 3 --configs train:64:f32,train:256:f32,infer:256:f32
     xm_profile train 256 f32
+    # last, if time is left: torch.compile (its compilation takes minutes)
+    step torch_gpu_compile_bf16 120 env PYTHONUNBUFFERED=1 python3 .xmdev/bench/torch_gpu.py \
+        --iters "$iters" --warmup 3 --configs train:64:bf16 --compile
     cat "$LOGS"/torch_gpu_*.log >"$LOGS/torch_gpu.log" 2>/dev/null
 fi
 
