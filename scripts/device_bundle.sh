@@ -38,7 +38,8 @@ mkdir -p .xmdev
 "$shared/device/bundle.sh" .xmdev/xm "${bins[@]}"
 rm -rf .xmdev/xm
 cp "$shared/device/env.sh" .xmdev/env.sh
-rm -rf .xmdev/refs .xmdev/bench
+# and nothing left from a local trial of the check scripts (carry limit)
+rm -rf .xmdev/refs .xmdev/bench .xmdev/train-check .xmdev/step-check
 mkdir -p .xmdev/refs .xmdev/bench
 cp tests/refs/* .xmdev/refs/ 2>/dev/null || echo "device_bundle: note: tests/refs is empty" >&2
 cp bench/*.py .xmdev/bench/
