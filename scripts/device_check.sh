@@ -90,8 +90,9 @@ if [ "${XM_SKIP_TESTS:-0}" != 1 ]; then
     step test_cuda_net 120 env XM_TEST_VERBOSE=1 "$B/test_cuda_net"
     r2=$?
     if [ $r1 -eq 1 ] || [ $r2 -eq 1 ]; then
-        # new in this run: the coalesced BN reductions. Without them, does it
-        # pass? Then the rest of the run keeps to the row kernels.
+        # the coalesced BN reductions (the default) are the likeliest
+        # suspect: without them, does it pass? Then the rest of the run
+        # keeps to the row kernels.
         step test_cuda_ops_bnrows 90 env XM_CUDA_BN_VEC=0 XM_TEST_VERBOSE=1 "$B/test_cuda_ops"
         r3=$?
         step test_cuda_net_bnrows 120 env XM_CUDA_BN_VEC=0 XM_TEST_VERBOSE=1 "$B/test_cuda_net"
@@ -114,8 +115,9 @@ if [ "${XM_SKIP_TESTS:-0}" != 1 ]; then
             step ${t}_cuda 60 env XM_DEVICE=cuda "$B/$t"
         fi
     done
-    # xm-train end to end on the GPU at f32, tf32 and bf16 (--precision),
-    # probed on held-out images: its table goes to steps.log
+    # xm-train end to end on the GPU at f32, tf32, bf16 and f16 (--precision;
+    # f16 with the dynamic loss scale), probed on held-out images: its table
+    # goes to steps.log
     if [ -x "$B/xm-train" ] && [ -f .xmdev/device_train_check.sh ]; then
         step xm_train_check 120 bash .xmdev/device_train_check.sh cuda "$B" "$root/.xmdev/train-check"
     fi
