@@ -181,7 +181,7 @@ static inline double tc_buf_cmp(xm_backend *cpu, xm_backend *gpu, const tc_buf *
     return e;
 }
 
-/* TC_FAKE_GPU (a hand build, never in CMake): the "GPU" is a second CPU
+/* TC_FAKE_GPU (CMake's test_cuda_*_fake twins): the "GPU" is a second CPU
  * backend, to test the tests themselves on a machine without a GPU. */
 #ifdef TC_FAKE_GPU
 #define xm_cuda_device_count() 1

@@ -25,7 +25,7 @@
  * momentum with its gradient ones; the test prints whether the slabs were
  * bitwise equal. The inference graph runs the same deterministic kernels
  * as the eager forward: 1e-6. Without a GPU: "skipped: no GPU", exit 77.
- * Built by hand with -DTC_FAKE_GPU the "GPU" is the CPU backend and a
+ * Built with -DTC_FAKE_GPU (ctest cuda/test_cuda_graph_fake) the "GPU" is the CPU backend and a
  * replay runs the recorded step eagerly, which checks the test itself. */
 #include "test_cuda_common.h"
 #include "xm_net.h"
