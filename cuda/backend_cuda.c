@@ -320,6 +320,10 @@ static void cuda_destroy(xm_backend *be)
         if (cu->flag_host) cudaFreeHost(cu->flag_host);
         cudaFree(cu->flag_dev);
         if (cu->items_ev) cudaEventDestroy(cu->items_ev);
+        for (int i = 0; i < 2; i++) {
+            if (cu->stage[i].buf) cudaFreeHost(cu->stage[i].buf);
+            if (cu->stage[i].ev) cudaEventDestroy(cu->stage[i].ev);
+        }
         free(cu->algo_cache);
         prof_free(cu);
         if (cu->cudnn) cudnnDestroy(cu->cudnn);
@@ -374,6 +378,9 @@ static int cuda_init(xm_cuda *cu, const xm_backend_cfg *cfg, xm_err *err)
     XM_CU(cudaDeviceGetAttribute(&cu->sm_count, cudaDevAttrMultiProcessorCount, cu->device));
     XM_CU(cudaStreamCreateWithFlags(&cu->stream, cudaStreamNonBlocking));
     XM_CU(cudaEventCreateWithFlags(&cu->items_ev, cudaEventDisableTiming));
+    cu->stage_on = env_flag("XM_CUDA_STAGE");
+    for (int i = 0; i < 2 && cu->stage_on; i++)
+        XM_CU(cudaEventCreateWithFlags(&cu->stage[i].ev, cudaEventDisableTiming));
     XM_CU(cudaMallocHost((void **)&cu->loss_host, sizeof(double)));
     XM_CU(cudaMallocHost((void **)&cu->flag_host, sizeof(int)));
     XM_CU(cudaMalloc((void **)&cu->flag_dev, sizeof(int)));
@@ -483,6 +490,43 @@ static int is_pinned(const void *host)
     return a.type == cudaMemoryTypeHost;
 }
 
+/* Large uploads from pageable memory with XM_CUDA_STAGE=1 (not yet the
+ * default: written without a GPU, to be measured): the driver stages a
+ * pageable copy through small pinned buffers of its own and may wait for
+ * the stream to drain first, so the host, at the start of a training step,
+ * waited for the previous step's backward pass before it could enqueue the
+ * next forward. Here the bytes go into one of two pinned buffers of ours
+ * (a host memcpy, as the driver's staging does) and leave from there
+ * asynchronously; a buffer is reused once the event after its last copy
+ * has passed (two uploads later), so the host does not wait for the GPU. */
+#define XM_STAGE_MIN ((size_t)64 << 10)
+static int h2d_staged(xm_cuda *cu, void *dst, const void *src, size_t bytes, xm_err *err)
+{
+    struct xm_cuda_stage *s = &cu->stage[cu->stage_next];
+    cu->stage_next ^= 1;
+    if (s->used) XM_CU(cudaEventSynchronize(s->ev));
+    if (bytes > s->cap) {
+        if (s->buf) XM_CU(cudaFreeHost(s->buf));
+        s->buf = NULL;
+        s->cap = 0;
+        size_t cap = bytes + bytes / 4;
+        cudaError_t e = cudaMallocHost(&s->buf, cap);
+        if (e != cudaSuccess) {
+            (void)cudaGetLastError();
+            s->buf = NULL;
+            return xm_err_set(err, XM_EFAIL, "CUDA: cannot pin %zu bytes of host memory for "
+                              "upload staging: %s (unset XM_CUDA_STAGE)", cap,
+                              cudaGetErrorString(e));
+        }
+        s->cap = cap;
+    }
+    memcpy(s->buf, src, bytes);
+    XM_CU(cudaMemcpyAsync(dst, s->buf, bytes, cudaMemcpyHostToDevice, cu->stream));
+    XM_CU(cudaEventRecord(s->ev, cu->stream));
+    s->used = 1;
+    return 0;
+}
+
 /* Copy host -> device. From pageable memory cudaMemcpyAsync returns once the
  * source has been staged; from pinned memory it would not, so we wait then
  * (the caller may reuse its buffer as soon as upload returns). */
@@ -492,6 +536,8 @@ static int h2d(xm_cuda *cu, void *dst, const void *src, size_t bytes, xm_err *er
     if (rc) return rc;
     if (!bytes) return 0;
     if (!dst || !src) return xm_err_set(err, XM_EUSAGE, "upload: NULL pointer");
+    if (cu->stage_on && bytes >= XM_STAGE_MIN && !is_pinned(src))
+        return h2d_staged(cu, dst, src, bytes, err);
     XM_CU(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, cu->stream));
     if (is_pinned(src)) XM_CU(cudaStreamSynchronize(cu->stream));
     return 0;

@@ -34,6 +34,14 @@ typedef struct xm_cuda {
     int bn_rows;             /* 1 (XM_CUDA_BN_VEC=0): BN reductions by rows only */
     int bn_parts_on;         /* 1 (XM_CUDA_BN_RED=parts): BN reductions without atomics */
     int pool_vec;            /* 1 (XM_CUDA_POOL_VEC=1): max pooling 8 channels per thread */
+    int stage_on;            /* 1 (XM_CUDA_STAGE=1): large pageable uploads via stage[] */
+    struct xm_cuda_stage {   /* backend_cuda.c: pinned staging for uploads */
+        void *buf;
+        size_t cap;
+        cudaEvent_t ev;      /* after the last copy out of buf */
+        int used;
+    } stage[2];
+    int stage_next;
     void *bn_parts;          /* bn.cu: per-block partial sums of that form */
     size_t bn_parts_bytes;
     void *scratch;           /* dtype conversions, weight-gradient staging */

@@ -30,7 +30,7 @@ root=$PWD
 T0=$SECONDS
 iters=${XM_BENCH_ITERS:-10}
 # the CUDA kernels written without a GPU, off by default until measured
-NEW="XM_CUDA_BN_RED=parts XM_CUDA_POOL_VEC=1"
+NEW="XM_CUDA_BN_RED=parts XM_CUDA_POOL_VEC=1 XM_CUDA_STAGE=1"
 deadline=${XM_DEADLINE:-270}
 LOGS=$(mktemp -d /tmp/xm-device-logs.XXXXXX) # per-step logs (gpu_table.py reads them)
 say() { printf '[%4ds] %s\n' $((SECONDS - T0)) "$*" | tee -a "$OUT/summary.txt"; }
@@ -103,8 +103,9 @@ if [ "${XM_SKIP_TESTS:-0}" != 1 ]; then
         fi
     fi
     # new, not yet the default ($NEW): BN reductions without atomics (bn.cu),
-    # max pooling 8 channels per thread (pool.cu); the bench rows +new below
-    # measure them (verbose: a failure names its op)
+    # max pooling 8 channels per thread (pool.cu), pinned staging of large
+    # uploads (backend_cuda.c); the bench rows +new and xm_train_steps_new
+    # below measure them (verbose: a failure names its op)
     step test_cuda_ops_new 90 env $NEW XM_TEST_VERBOSE=1 "$B/test_cuda_ops"
     step test_cuda_net_new 120 env $NEW "$B/test_cuda_net"
     step test_cuda_ref 90 "$B/test_cuda_ref"
@@ -186,6 +187,8 @@ if [ "${XM_SKIP_BENCH:-0}" != 1 ]; then
     # above, does the GPU wait for data; is xmixup within 3% of none
     [ -x "$B/xm-train" ] && step xm_train_steps 100 bash scripts/device_step_check.sh cuda "$B" \
         "$root/.xmdev/step-check" bf16
+    [ -x "$B/xm-train" ] && step xm_train_steps_new 100 env $NEW bash scripts/device_step_check.sh \
+        cuda "$B" "$root/.xmdev/step-check" bf16
     # if time is left: f32 (xm, PyTorch without TF32), a profiled f32 run
     xm_bench train 64 f32
     xm_bench train 256 f32

@@ -22,6 +22,8 @@ py=""
 for c in /usr/bin/python3 python3; do "$c" -c 'import numpy' 2>/dev/null && { py=$c; break; }; done
 [ -n "$py" ] || { echo "device_step_check: no python3 with numpy" >&2; exit 2; }
 mkdir -p "$dir" && cd "$dir" || exit 2
+# a second run in the same DIR (another variant) reuses the packed sets
+if [ ! -f tgt.xms ] || [ ! -f src.xms ] || [ ! -f pairs.h5 ]; then
 $py - <<'EOF' || { echo "device_step_check: cannot make the data" >&2; exit 2; }
 import numpy as np, struct
 rng = np.random.default_rng(11)
@@ -42,6 +44,7 @@ f["source"] = (np.arange(10, dtype=np.int32) + 1) % 10' ||
 fi
 "$bin/xm-pack" -q -f --size "${SIZE:-224}" --channels 3 set-images-idx3-ubyte -o tgt.xms &&
     cp tgt.xms src.xms || { echo "device_step_check: packing failed" >&2; exit 1; }
+fi
 XM_BENCH_DATA=$PWD bash "$here/bench/bench_step.sh" --bin "$bin" --device "$dev" \
     --arch "${ARCH:-resnet50}" --size "${SIZE:-224}" --batch "${BATCH:-64}" \
     --steps "${STEPS:-30}" --precision "$prec"
