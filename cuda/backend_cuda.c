@@ -493,9 +493,9 @@ static int is_pinned(const void *host)
 /* Large uploads from pageable memory with XM_CUDA_STAGE=1 (not yet the
  * default: written without a GPU, to be measured): the driver stages a
  * pageable copy through small pinned buffers of its own and may wait for
- * the stream to drain first, so the host, at the start of a training step,
- * waited for the previous step's backward pass before it could enqueue the
- * next forward. Here the bytes go into one of two pinned buffers of ours
+ * the stream to drain first, so the host may, at the start of a training
+ * step, wait for the previous step's backward pass before it can enqueue
+ * the next forward (unmeasured). Here the bytes go into one of two pinned buffers of ours
  * (a host memcpy, as the driver's staging does) and leave from there
  * asynchronously; a buffer is reused once the event after its last copy
  * has passed (two uploads later), so the host does not wait for the GPU. */
