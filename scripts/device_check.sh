@@ -2,8 +2,8 @@
 # scripts/device_check.sh: run ON THE GPU MACHINE, from the repository root,
 # after scripts/device_bundle.sh packed .xmdev/ here and the device run
 # carried it (carry: [".xmdev"]). Every step is bounded by `timeout`; no step
-# starts after XM_DEADLINE seconds (default 270), so the whole script stays
-# under about 4.5 minutes (each step's timeout is cut to the time left).
+# starts after XM_DEADLINE seconds (default 290), so the whole script stays
+# under about 5 minutes (each step's timeout is cut to the time left).
 # The device tool returns at most 8 files from $OUT, so everything goes
 # into these 5:
 #   summary.txt                one line per step: exit status, last log line
@@ -22,7 +22,7 @@
 # 224 px (scripts/device_step_check.sh), then if time is left the f32 rows
 # and a profiled train 256 f32 run.
 # Env: OUT (default ./device-out), XM_BENCH_ITERS (10), XM_SKIP_TESTS=1,
-# XM_SKIP_BENCH=1, XM_DEADLINE (270).
+# XM_SKIP_BENCH=1, XM_DEADLINE (290).
 set -uo pipefail
 OUT=${OUT:-$PWD/device-out}
 mkdir -p "$OUT"
@@ -31,7 +31,7 @@ T0=$SECONDS
 iters=${XM_BENCH_ITERS:-10}
 # the CUDA kernels written without a GPU, off by default until measured
 NEW="XM_CUDA_BN_RED=parts XM_CUDA_POOL_VEC=1 XM_CUDA_STAGE=1"
-deadline=${XM_DEADLINE:-270}
+deadline=${XM_DEADLINE:-290}
 LOGS=$(mktemp -d /tmp/xm-device-logs.XXXXXX) # per-step logs (gpu_table.py reads them)
 say() { printf '[%4ds] %s\n' $((SECONDS - T0)) "$*" | tee -a "$OUT/summary.txt"; }
 # step NAME TIMEOUT CMD... : log to $LOGS/NAME.log (then appended to
