@@ -172,11 +172,11 @@ static int load_loss_scale(xm_trainer *t, hid_t g, const char *path, xm_err *err
     if (!has) return 0;
     double s = 0;
     int64_t good = 0, skipped = 0;
-    int e, rc = xm_h5_attr_read_f64(g, "loss_scale", &s, err);
+    int rc = xm_h5_attr_read_f64(g, "loss_scale", &s, err);
     if (!rc) rc = xm_h5_attr_read_i64(g, "loss_scale_good", &good, err);
     if (!rc) rc = xm_h5_attr_read_i64(g, "loss_scale_skipped", &skipped, err);
     if (rc) return rc;
-    if (!(s >= 1.0 && s <= 0x1p127 && frexp(s, &e) == 0.5) || good < 0 || skipped < 0)
+    if (!xm_train_loss_scale_ok(s) || good < 0 || skipped < 0)
         return xm_err_set(err, XM_EDATA, "%s: train/loss_scale state out of range (%g, %lld, "
                           "%lld)", path, s, (long long)good, (long long)skipped);
     if (t->ls_dynamic) t->ls_scale = s; /* a fixed scale is the option's */

@@ -104,6 +104,8 @@ double xm_train_lr(const xm_train_cfg *c, int64_t k, int64_t steps);
 int xm_train_step(xm_trainer *t, const xm_batch *b, double lr, double *loss, xm_err *err);
 int xm_train_upload_batch(xm_trainer *t, const xm_batch *b, xm_err *err);
 /* xm_train_scale.c */
+/* 1 when s is a valid loss scale: a power of two from 1 to 2^127. */
+int xm_train_loss_scale_ok(double s);
 /* The loss scaling a configuration asks for (the automatic choice resolved):
  * *scale 0 = none. */
 void xm_train_loss_scale_of(const xm_train_cfg *c, double *scale, int *dynamic);

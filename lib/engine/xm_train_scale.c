@@ -16,7 +16,7 @@
 
 static int code_of(const xm_err *err) { return err && err->code ? err->code : XM_EFAIL; }
 
-static int is_pow2(double s)
+int xm_train_loss_scale_ok(double s)
 {
     int e;
     return s >= 1.0 && s <= LS_MAX && frexp(s, &e) == 0.5;
@@ -45,7 +45,7 @@ int xm_train_parse_loss_scale(const char *s, xm_train_cfg *c, xm_err *err)
     }
     char *end = NULL;
     double v = strtod(num, &end);
-    if (!*num || *end || !is_pow2(v))
+    if (!*num || *end || !xm_train_loss_scale_ok(v))
         return xm_err_set(err, XM_EUSAGE, "--loss-scale %s: the scale must be a power of two "
                           "from 1 to 2^127 (so scaling is exact)", s);
     c->loss_scale = v;
@@ -78,7 +78,7 @@ int xm_train_scale_setup(xm_trainer *t, xm_err *err)
 {
     const xm_train_cfg *c = t->cfg;
     xm_train_loss_scale_of(c, &t->ls_scale, &t->ls_dynamic);
-    if (t->ls_scale != 0 && !is_pow2(t->ls_scale))
+    if (t->ls_scale != 0 && !xm_train_loss_scale_ok(t->ls_scale))
         return xm_err_set(err, XM_EUSAGE, "loss scale %g: not a power of two from 1 to 2^127",
                           t->ls_scale);
     if (c->loss_scale_window < 0)

@@ -6,7 +6,8 @@
 # gradients overflow, so steps are skipped and the scale halves until they
 # are finite, and --stop-after/--resume through those steps equals the
 # uninterrupted run (the scaler's state is in the checkpoint); a fixed scale that overflows stops the run with one line and
-# no model; a checkpoint is refused by a run that scales differently.
+# no model; a checkpoint is refused by a run that scales differently, or
+# when its scale is not a power of two.
 # Needs /usr/bin/python3 with numpy and h5py (skip: 77).
 set -u
 BIN=${XM_BIN:?}
@@ -68,6 +69,12 @@ has err '^xm-train: error: step [0-9]+: the gradients are not finite at the fixe
 [ -e e.h5 ] && { echo "FAIL: a failed run wrote its model"; fails=$((fails + 1)); }
 expect 65 "$TRAIN" -m hot.h5 plan.h5 -j 2 -o e.h5 --resume big2.ckpt.h5
 has err 'big2.ckpt.h5: written with loss scaling \(give the same --loss-scale as that run\)$'
+$PY -c '
+import h5py, shutil
+shutil.copy("big2.ckpt.h5", "bad.ckpt.h5")
+with h5py.File("bad.ckpt.h5", "r+") as f: f["train"].attrs["loss_scale"] = 1000.0'
+expect 65 "$TRAIN" -m hot.h5 plan.h5 -j 2 -o e.h5 --resume bad.ckpt.h5 --loss-scale dynamic:$big
+has err 'bad.ckpt.h5: train/loss_scale state out of range \(1000, '
 run -o n2.h5 --stop-after 2
 expect 65 "$TRAIN" --arch resnet20 --init-seed 7 plan.h5 -j 2 -o e.h5 --resume n2.ckpt.h5 --loss-scale dynamic
 has err 'n2.ckpt.h5: written without loss scaling'
