@@ -68,16 +68,22 @@ static int step(bench *b, int train, xm_err *err)
     return xm_net_sgd_step(b->net, &b->sgd, NULL, err);
 }
 
-/* Record one step into b->g. After a failed op graph_end still ends the
- * recording; the op's error is the one reported. */
+typedef struct step_ctx {
+    bench *b;
+    int train;
+} step_ctx;
+
+static int step_of(void *ctx, xm_err *err)
+{
+    step_ctx *s = ctx;
+    return step(s->b, s->train, err);
+}
+
+/* Record one step into b->g. */
 static int capture(bench *b, int train, xm_err *err)
 {
-    xm_backend *be = b->be;
-    if (be->ops->graph_begin(be, err)) return err->code;
-    int rc = step(b, train, err);
-    xm_err ignored = {0};
-    if (be->ops->graph_end(be, &b->g, rc ? &ignored : err)) return rc ? rc : err->code;
-    return rc;
+    step_ctx s = {b, train};
+    return xm_backend_graph_record(b->be, step_of, &s, &b->g, err);
 }
 
 static int run(bench *b, int train, int warmup, int steps, double *sec, xm_err *err)

@@ -73,6 +73,19 @@ void xm_backend_free(xm_backend *be)
     if (be) be->ops->destroy(be);
 }
 
+int xm_backend_graph_record(xm_backend *be, int (*fn)(void *ctx, xm_err *err), void *ctx,
+                            void **graph, xm_err *err)
+{
+    *graph = NULL;
+    if (!be->ops->graph_begin)
+        return xm_err_set(err, XM_EUSAGE, "the %s backend has no graphs", be->name);
+    if (be->ops->graph_begin(be, err)) return err->code;
+    int rc = fn(ctx, err);
+    xm_err ignored = {0};
+    if (be->ops->graph_end(be, graph, rc ? &ignored : err)) return rc ? rc : err->code;
+    return rc;
+}
+
 void xm_backend_oom_batch(xm_err *err, int batch)
 {
     if (err && err->code && strstr(err->msg, XM_OOM_TEXT) && strncmp(err->msg, "batch size ", 11))

@@ -268,6 +268,12 @@ int xm_cuda_device_count(void); /* 0 when no GPU or no driver */
  * such a failure in *err with "batch size N: " (the tools' --batch or the
  * plan's slots), so the line names both the bytes and the batch; any other
  * error is left as it is. */
+/* Record what fn(ctx) enqueues as a graph (graph_begin, fn, graph_end) into
+ * *graph. When fn fails, the recording is still ended and fn's error is the
+ * one reported. XM_EUSAGE on a backend without graphs. */
+int xm_backend_graph_record(xm_backend *be, int (*fn)(void *ctx, xm_err *err), void *ctx,
+                            void **graph, xm_err *err);
+
 #define XM_OOM_TEXT "out of GPU memory"
 void xm_backend_oom_batch(xm_err *err, int batch);
 

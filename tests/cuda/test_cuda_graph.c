@@ -76,7 +76,21 @@ static int infer_step(gcase *c, side *s, xm_err *err)
     return xm_net_forward(s->net, &s->x, 0, err);
 }
 
-/* Record fn on side s. After a failed step graph_end still ends the capture. */
+#ifndef TC_FAKE_GPU
+typedef struct fn_ctx {
+    gcase *c;
+    side *s;
+    step_fn fn;
+} fn_ctx;
+
+static int run_fn(void *ctx, xm_err *err)
+{
+    fn_ctx *f = ctx;
+    return f->fn(f->c, f->s, err);
+}
+#endif
+
+/* Record fn on side s (xm_backend_graph_record). */
 static int capture(gcase *c, side *s, step_fn fn, recorded *r, xm_err *err)
 {
     *r = (recorded){NULL, fn, s};
@@ -84,12 +98,8 @@ static int capture(gcase *c, side *s, step_fn fn, recorded *r, xm_err *err)
     (void)c, (void)err;
     return 0;
 #else
-    xm_backend *be = c->be;
-    if (be->ops->graph_begin(be, err)) return err->code;
-    int rc = fn(c, s, err);
-    xm_err ignored = {0};
-    if (be->ops->graph_end(be, &r->g, rc ? &ignored : err)) return rc ? rc : err->code;
-    return rc;
+    fn_ctx f = {c, s, fn};
+    return xm_backend_graph_record(c->be, run_fn, &f, &r->g, err);
 #endif
 }
 
