@@ -33,6 +33,7 @@ typedef struct cuda_graph {
     int kind;
     const xm_cuda *owner;
     cudaGraphExec_t exec;
+    struct cuda_graph *prev, *next; /* cu->graphs: the live ones */
 } cuda_graph;
 
 int xm_cuda_capturing(const xm_cuda *cu)
@@ -46,11 +47,15 @@ int xm_cuda_capturing(const xm_cuda *cu)
     return st != cudaStreamCaptureStatusNone; /* active, or broken by a failed call */
 }
 
-int xm_cuda_no_capture(const xm_cuda *cu, const char *what, xm_err *err)
+int xm_cuda_no_capture(xm_cuda *cu, const char *what, xm_err *err)
 {
     enum cudaStreamCaptureStatus st = cudaStreamCaptureStatusNone;
     XM_CU(cudaStreamIsCapturing(cu->stream, &st));
     if (st == cudaStreamCaptureStatusNone) return 0;
+    /* sticky: the refused op left the recording short, so graph_end must
+     * not make a graph of it (the refusal itself calls nothing on CUDA,
+     * so the capture would otherwise end cleanly) */
+    if (!cu->capture_misuse) cu->capture_misuse = what;
     return xm_err_set(err, XM_EUSAGE,
                       "CUDA graph capture: %s would allocate or wait for the GPU, which a "
                       "capture cannot record (run one eager step before graph_begin)",
@@ -134,8 +139,8 @@ int xm_cuda_graph_end(xm_cuda *cu, void **graph, xm_err *err)
     if (misuse) {
         (void)cudaGraphDestroy(g);
         return xm_err_set(err, XM_EUSAGE,
-                          "CUDA graph capture: %s was called while capturing (not allowed; "
-                          "nothing was released)",
+                          "CUDA graph capture: %s was called while capturing, which a "
+                          "capture cannot record; no graph was made",
                           misuse);
     }
     cuda_graph *h = calloc(1, sizeof *h);
@@ -155,6 +160,9 @@ int xm_cuda_graph_end(xm_cuda *cu, void **graph, xm_err *err)
     }
     h->kind = XM_CUDA_GRAPH;
     h->owner = cu;
+    h->next = (cuda_graph *)cu->graphs;
+    if (h->next) h->next->prev = h;
+    cu->graphs = h;
     cu->graphs_live++;
     *graph = h;
     return 0;
@@ -184,7 +192,15 @@ void xm_cuda_graph_free(xm_cuda *cu, void *graph)
     }
     /* a replay still in flight completes first: CUDA frees it afterwards */
     (void)cudaGraphExecDestroy(h->exec);
+    if (h->prev) h->prev->next = h->next;
+    else cu->graphs = h->next;
+    if (h->next) h->next->prev = h->prev;
     h->kind = 0;
     free(h);
     if (--cu->graphs_live == 0) xm_cuda_retired_free(cu);
+}
+
+void xm_cuda_graphs_free_all(xm_cuda *cu)
+{
+    while (cu->graphs) xm_cuda_graph_free(cu, cu->graphs);
 }

@@ -34,6 +34,7 @@ typedef struct xm_cuda {
     int bn_rows;             /* 1 (XM_CUDA_BN_VEC=0): BN reductions by rows only */
     int bn_parts_on;         /* 1 (XM_CUDA_BN_RED=parts): BN reductions without atomics */
     int pool_vec;            /* 1 (XM_CUDA_POOL_VEC=1): max pooling 8 channels per thread */
+    unsigned paths_used;     /* XM_CUDA_PATH_* of the optional kernels that ran (for tests) */
     int stage_on;            /* 1 (XM_CUDA_STAGE=1): large pageable uploads via stage[] */
     struct xm_cuda_stage {   /* backend_cuda.c: pinned staging for uploads */
         void *buf;
@@ -64,9 +65,10 @@ typedef struct xm_cuda {
     /* graph.c: CUDA graphs */
     void *cublas_ws;         /* cuBLAS workspace: a captured GEMM must not allocate its own */
     int graphs_live;         /* executable graphs not freed yet */
+    void *graphs;            /* their list (graph.c), released at destroy */
     void **retired;          /* buffers xm_cuda_grow replaced while graphs were live */
     int n_retired, cap_retired;
-    const char *capture_misuse; /* a void op called while capturing (graph_end reports it) */
+    const char *capture_misuse; /* an op misused or refused while capturing (graph_end reports it, no graph) */
 } xm_cuda;
 
 /* Plans start with their kind so plan_free can dispatch. */
@@ -156,13 +158,17 @@ int xm_cuda_sgd_update(xm_cuda *cu, float *w, const float *g, float *mom, const 
 /* graph.c: stream capture into CUDA graphs (xm_backend.h, graph_begin).
  * xm_cuda_capturing: 1 while cu->stream is capturing (or its capture broke).
  * xm_cuda_no_capture: XM_EUSAGE naming `what` (e.g. "download") while
- * capturing, else 0; every path that allocates, frees or waits calls it. */
+ * capturing, else 0; every path that allocates, frees or waits calls it.
+ * A refusal also marks the capture (capture_misuse): graph_end then makes
+ * no graph. */
 int xm_cuda_capturing(const xm_cuda *cu);
-int xm_cuda_no_capture(const xm_cuda *cu, const char *what, xm_err *err);
+int xm_cuda_no_capture(xm_cuda *cu, const char *what, xm_err *err);
 /* Keep a buffer that live graphs may use until the last graph is freed. */
 int xm_cuda_retire(xm_cuda *cu, void *buf, xm_err *err);
 /* Free the retired buffers (synchronises); the backend's destroy calls it. */
 void xm_cuda_retired_free(xm_cuda *cu);
+/* Destroy the graphs the caller did not free (the backend's destroy). */
+void xm_cuda_graphs_free_all(xm_cuda *cu);
 int xm_cuda_graph_begin(xm_cuda *cu, xm_err *err);
 int xm_cuda_graph_end(xm_cuda *cu, void **graph, xm_err *err);
 int xm_cuda_graph_launch(xm_cuda *cu, void *graph, xm_err *err);

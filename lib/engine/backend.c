@@ -83,6 +83,10 @@ int xm_backend_graph_record(xm_backend *be, int (*fn)(void *ctx, xm_err *err), v
     int rc = fn(ctx, err);
     xm_err ignored = {0};
     if (be->ops->graph_end(be, graph, rc ? &ignored : err)) return rc ? rc : err->code;
+    if (rc && *graph) { /* a failed step's recording is short: never hand it out */
+        be->ops->graph_free(be, *graph);
+        *graph = NULL;
+    }
     return rc;
 }
 

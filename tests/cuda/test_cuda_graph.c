@@ -15,8 +15,10 @@
  * convert the new weights); two more eager steps on both networks, a second
  * training capture on B, replays, and the comparison again.
  * Misuse: graph_begin refuses in debug-sync mode; while capturing, sync,
- * upload, download, alloc and input_mix refuse, and a free makes graph_end
- * fail (the block is kept); a one-memset capture replays.
+ * upload, download, alloc and input_mix refuse and graph_end then makes no
+ * graph (it names the first refusal); a free makes graph_end fail (the
+ * block is kept); xm_backend_graph_record of a step that fails returns no
+ * graph; a one-memset capture replays.
  *
  * Exactness: the backend has no deterministic-algorithm switch, and batch
  * norm sums per-block partials with double atomics, so A and B agree to
@@ -350,6 +352,20 @@ static void expect_refused(int rc, const xm_err *e, const char *what, const char
               e->msg);
 }
 
+/* A step that records one op and then does what a capture refuses. */
+typedef struct refused_ctx {
+    xm_backend *be;
+    void *buf;
+} refused_ctx;
+
+static int refused_step(void *ctx, xm_err *err)
+{
+    const refused_ctx *r = ctx;
+    float back[4];
+    if (r->be->ops->memset0(r->be, r->buf, sizeof back, err)) return err->code;
+    return r->be->ops->download(r->be, back, r->buf, sizeof back, err);
+}
+
 static void misuse_checks(void)
 {
     fprintf(stderr, "[misuse]\n");
@@ -384,12 +400,27 @@ static void misuse_checks(void)
     e = (xm_err){0};
     expect_refused(be->ops->input_mix(be, rec, &it, &mean, &sd, &x, &e), &e, "input_mix",
                    "input_mix");
+    /* the refusals left the recording short: graph_end makes no graph and
+     * names the first refused op */
+    void *g = &e;
+    e = (xm_err){0};
+    expect_refused(be->ops->graph_end(be, &g, &e), &e, "graph_end after refusals", "sync");
+    fprintf(stderr, "  after refusals: %s\n", e.msg);
+    XM_CHECK(g == NULL);
+    TC_OK(be->ops->graph_begin(be, err));
     TC_OK(be->ops->memset0(be, p, sizeof host, err));
     be->ops->free(be, p); /* not allowed: kept, and graph_end fails */
-    void *g = &e;
+    g = &e;
     e = (xm_err){0};
     expect_refused(be->ops->graph_end(be, &g, &e), &e, "graph_end after a free", "free");
     fprintf(stderr, "  free: %s\n", e.msg);
+    XM_CHECK(g == NULL);
+    /* xm_backend_graph_record: a step that fails while recording hands out no graph */
+    g = &e;
+    e = (xm_err){0};
+    refused_ctx rctx = {be, p};
+    expect_refused(xm_backend_graph_record(be, refused_step, &rctx, &g, &e), &e,
+                   "graph_record of a refused step", "download");
     XM_CHECK(g == NULL);
     /* p was kept; a capture of one memset replays */
     TC_OK(be->ops->upload(be, p, host, sizeof host, err));
