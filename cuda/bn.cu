@@ -485,6 +485,7 @@ extern "C" int xm_cuda_bn_fwd_train(xm_cuda *cu, const xm_tensor *x, const float
                       xm_vec8_ok(C, xm_cuda_dt_size(cu->act), x->data, NULL, NULL, NULL);
     if (!parts) XM_CU(cudaMemsetAsync(d0, 0, 2 * (size_t)C * sizeof(double), cu->stream));
     if (parts) {
+        cu->paths_used |= XM_CUDA_PATH_BN_PARTS_FWD;
         bn_parts_geom g;
         double *p0, *p1;
         if ((rc = bn_parts_begin(cu, M, C, &g, &p0, &p1, err))) return rc;
@@ -628,6 +629,7 @@ extern "C" int xm_cuda_bn_bwd(xm_cuda *cu, const xm_tensor *x, const xm_tensor *
                       xm_vec8_ok(C, xm_cuda_dt_size(cu->act), x->data, yp, dy->data, NULL);
     if (!parts) XM_CU(cudaMemsetAsync(d0, 0, 2 * (size_t)C * sizeof(double), cu->stream));
     if (parts) {
+        cu->paths_used |= XM_CUDA_PATH_BN_PARTS_BWD;
         bn_parts_geom g;
         double *p0, *p1;
         if ((rc = bn_parts_begin(cu, M, C, &g, &p0, &p1, err))) return rc;

@@ -1,8 +1,9 @@
 /* pool.cu: max pooling, NHWC. The forward pass keeps, per output, the
- * input position (ih * W + iw) of its maximum in the plan (first maximum in
- * window order, NaN ignored, as PyTorch); the backward pass gathers: each
- * input sums dy over the outputs whose window contains it and chose it, so
- * no atomics and deterministic results.
+ * input position (ih * W + iw) of its maximum in the plan (first maximum
+ * in window order; a NaN wins, as in PyTorch and the CPU backend: see
+ * pool_takes); the backward pass gathers: each input sums dy over the
+ * outputs whose window contains it and chose it, so no atomics and
+ * deterministic results.
  *
  * XM_CUDA_POOL_VEC=1 (not yet the default: written without a GPU, to be
  * measured): with C % 8 == 0, one thread per 8 channels of a pixel, 16-byte
@@ -65,6 +66,15 @@ extern "C" void xm_cuda_pool_plan_free(xm_cuda *cu, void *plan)
     free(p);
 }
 
+/* v replaces the window's best so far: larger, or the first NaN (which
+ * then stays: nothing compares greater than NaN, and a later NaN does not
+ * replace it), so the value is NaN as in the CPU backend and the index is
+ * the first NaN's, where the CPU routes the gradient. */
+__device__ __forceinline__ bool pool_takes(float v, float best)
+{
+    return v > best || (v != v && best == best);
+}
+
 template <typename T>
 __global__ void maxpool_fwd_kernel(const T *x, T *y, int32_t *argmax, int n, int h, int w, int c,
                                    int oh, int ow, int k, int s, int pad)
@@ -88,7 +98,7 @@ __global__ void maxpool_fwd_kernel(const T *x, T *y, int32_t *argmax, int n, int
                 int ix = x0 + dx;
                 if (ix < 0 || ix >= w) continue;
                 float v = xm_tof(x[(((size_t)ni * h + iy) * w + ix) * c + ch]);
-                if (bi < 0 || v > best) {
+                if (bi < 0 || pool_takes(v, best)) {
                     best = v;
                     bi = iy * w + ix;
                 }
@@ -174,7 +184,7 @@ __global__ void maxpool_fwd8_kernel(const T *x, T *y, int32_t *argmax, unsigned 
                 xm_ld8(x + (((size_t)ni * h + iy) * w + ix) * c + ch, v);
 #pragma unroll
                 for (int j = 0; j < 8; j++)
-                    if (bi[j] < 0 || v[j] > best[j]) {
+                    if (bi[j] < 0 || pool_takes(v[j], best[j])) {
                         best[j] = v[j];
                         bi[j] = iy * w + ix;
                     }
@@ -259,6 +269,7 @@ extern "C" int xm_cuda_maxpool_fwd(xm_cuda *cu, void *plan, const xm_tensor *x, 
     const xm_pool_desc *d = &p->d;
     size_t total = xm_tensor_count(y);
     if (pool_vec(cu, d->c, total, x->data, y->data)) {
+        cu->paths_used |= XM_CUDA_PATH_POOL_VEC_FWD;
         int blocks = xm_cuda_blocks(cu, total / 8, 256);
         XM_DT_DISPATCH(cu->act, T, "maxpool_fwd",
                        (maxpool_fwd8_kernel<T><<<blocks, 256, 0, cu->stream>>>(
@@ -285,6 +296,7 @@ extern "C" int xm_cuda_maxpool_bwd(xm_cuda *cu, void *plan, const xm_tensor *dy,
     const xm_pool_desc *d = &p->d;
     size_t total = xm_tensor_count(dx);
     if (pool_vec(cu, d->c, total, dy->data, dx->data)) {
+        cu->paths_used |= XM_CUDA_PATH_POOL_VEC_BWD;
         int blocks = xm_cuda_blocks(cu, total / 8, 256);
         XM_DT_DISPATCH(cu->act, T, "maxpool_bwd",
                        (maxpool_bwd8_kernel<T><<<blocks, 256, 0, cu->stream>>>(

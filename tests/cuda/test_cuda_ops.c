@@ -2,7 +2,9 @@
  * the same random inputs, in F32 (rel err < 1e-4, TF32 off), BF16 and F16
  * (rel err < 1e-2; inputs pre-rounded to the GPU dtype by tc_round, so both
  * sides see the same values). Without a GPU: "skipped: no GPU", exit 77.
- * XM_TEST_VERBOSE=1 prints every comparison. */
+ * XM_TEST_VERBOSE=1 prints every comparison; XM_TEST_PRECISIONS=f32,bf16
+ * runs only those. With XM_CUDA_BN_RED=parts or XM_CUDA_POOL_VEC=1 it also
+ * checks that their kernels ran (and without, that they did not). */
 #include "test_cuda_common.h"
 
 #ifdef XM_HAVE_CUDA
@@ -249,10 +251,34 @@ static void test_eltwise(int n, int h, int w, int c)
     tc_pair_free(cpu, gpu, &gy);
 }
 
-static void test_maxpool(int n, int h, int w, int c, int k, int s, int pad)
+/* Like tc_pair_cmp, but NaN must sit at the same places in both (and
+ * counts as equal there). */
+static void cmp_with_nans(const tc_pair *p, const char *name, double tol)
 {
-    snprintf(tag, sizeof tag, "[%s] maxpool %dx%dx%dx%d k%d s%d p%d", prec_tag(), n, h, w, c,
-             k, s, pad);
+    xm_err err = {0};
+    size_t n = xm_tensor_count(&p->c), nans = 0, off = 0;
+    float *a = tc_xmalloc(n * 4), *b = tc_xmalloc(n * 4);
+    if (cpu->ops->download_f32(cpu, &p->c, a, &err)) tc_die("cpu download", &err);
+    if (gpu->ops->download_f32(gpu, &p->g, b, &err)) tc_die("gpu download", &err);
+    for (size_t i = 0; i < n; i++) {
+        if ((a[i] != a[i]) != (b[i] != b[i])) off++;
+        if (a[i] != a[i]) nans++;
+        if (a[i] != a[i] || b[i] != b[i]) a[i] = b[i] = 0.f;
+    }
+    double e = xm_test_rel_err(b, a, n);
+    XM_CHECKF(off == 0 && nans > 0, "%s: %zu of %zu NaN places differ (CPU has %zu NaN)", name,
+              off, n, nans);
+    XM_CHECKF(e <= tol, "%s: relative error %.3g > %.3g (NaN places aside)", name, e, tol);
+    free(a);
+    free(b);
+}
+
+/* nan_every > 0: every nan_every-th input is NaN (several per window), which
+ * must win its windows and take their gradient in both backends. */
+static void test_maxpool_nan(int n, int h, int w, int c, int k, int s, int pad, int nan_every)
+{
+    snprintf(tag, sizeof tag, "[%s] maxpool %dx%dx%dx%d k%d s%d p%d%s", prec_tag(), n, h, w, c,
+             k, s, pad, nan_every ? " NaN" : "");
     xm_err err = {0};
     xm_pool_desc d = {.n = n, .h = h, .w = w, .c = c, .k = k, .stride = s, .pad = pad};
     if (xm_pool_desc_finish(&d, &err)) tc_die("pool desc", &err);
@@ -273,12 +299,15 @@ static void test_maxpool(int n, int h, int w, int c, int k, int s, int pad)
             for (int i = 0; i < h * w; i++)
                 xh[((size_t)ni * h * w + i) * c + ci] = (float)(perm[i] - h * w / 2) * 0.25f;
         }
+    if (nan_every > 0)
+        for (size_t i = 3; i < cnt; i += (size_t)nan_every) xh[i] = NAN;
     tc_pair x = tc_pair_new(cpu, gpu, n, h, w, c, act);
     tc_pair_set(cpu, gpu, &x, xh);
     tc_pair y = tc_pair_new(cpu, gpu, n, d.oh, d.ow, c, act);
     TC_OK(cpu->ops->maxpool_fwd(cpu, pc, &x.c, &y.c, err));
     TC_OK(gpu->ops->maxpool_fwd(gpu, pg, &x.g, &y.g, err));
-    tc_pair_cmp(cpu, gpu, &y, nm("fwd"), 1e-6);
+    if (nan_every > 0) cmp_with_nans(&y, nm("fwd"), 1e-6);
+    else tc_pair_cmp(cpu, gpu, &y, nm("fwd"), 1e-6);
     tc_pair dy = act_input(n, d.oh, d.ow, c, 32, 1.f);
     tc_pair dx = tc_pair_new(cpu, gpu, n, h, w, c, act);
     TC_OK(cpu->ops->maxpool_bwd(cpu, pc, &x.c, &y.c, &dy.c, &dx.c, err));
@@ -292,6 +321,11 @@ static void test_maxpool(int n, int h, int w, int c, int k, int s, int pad)
     tc_pair_free(cpu, gpu, &dx);
     cpu->ops->plan_free(cpu, pc);
     gpu->ops->plan_free(gpu, pg);
+}
+
+static void test_maxpool(int n, int h, int w, int c, int k, int s, int pad)
+{
+    test_maxpool_nan(n, h, w, c, k, s, pad, 0);
 }
 
 /* ---- F32 head: linear, loss ---- */
@@ -488,6 +522,30 @@ static void test_scale(void)
     tc_buf_free(cpu, gpu, &b);
 }
 
+#ifndef TC_FAKE_GPU
+static int env_is(const char *name, const char *v)
+{
+    const char *e = getenv(name);
+    return e && !strcmp(e, v);
+}
+
+/* With their switches set, the optional kernels ran (shapes above qualify
+ * for each); without, they did not. Else a run with the switches would pass
+ * on the default kernels and prove nothing about the new ones. */
+static void check_paths(void)
+{
+    unsigned used = xm_cuda_paths_used(gpu), want = 0;
+    if (env_is("XM_CUDA_BN_RED", "parts") && !env_is("XM_CUDA_BN_VEC", "0"))
+        want |= XM_CUDA_PATH_BN_PARTS_FWD | XM_CUDA_PATH_BN_PARTS_BWD;
+    const char *pv = getenv("XM_CUDA_POOL_VEC");
+    if (pv && *pv && strcmp(pv, "0"))
+        want |= XM_CUDA_PATH_POOL_VEC_FWD | XM_CUDA_PATH_POOL_VEC_BWD;
+    XM_CHECKF(used == want, "[%s] optional kernels run: 0x%x, switches ask for 0x%x", prec_tag(),
+              used, want);
+    fprintf(stderr, "[%s] optional kernels run: 0x%x\n", prec_tag(), used);
+}
+#endif
+
 static void run_all(xm_precision prec)
 {
     cur_prec = prec;
@@ -517,6 +575,11 @@ static void run_all(xm_precision prec)
     test_bn(4, 7, 7, 1024, 1);
     test_bn(64, 8, 8, 256, 1);
     test_bn(2, 4, 4, 24, 0); /* C = 8 G with G not a power of two */
+    /* uneven rows per thread in the partials (XM_CUDA_BN_RED=parts): a
+     * leftover row in many blocks, and two channel slices over many blocks */
+    test_bn(3, 7, 7, 64, 1);
+    test_bn(5, 9, 9, 2048, 0);
+    test_bn(3, 7, 7, 4096, 1);
     test_eltwise(3, 5, 7, 19);
     test_eltwise(2, 4, 4, 16);
     test_maxpool(2, 9, 9, 4, 3, 2, 1);
@@ -526,6 +589,8 @@ static void run_all(xm_precision prec)
     test_maxpool(2, 11, 11, 16, 3, 2, 1);
     test_maxpool(3, 12, 10, 64, 3, 2, 1);
     test_maxpool(1, 6, 6, 8, 2, 2, 0);
+    test_maxpool_nan(2, 9, 9, 4, 3, 2, 1, 5);  /* scalar kernels */
+    test_maxpool_nan(2, 11, 11, 16, 3, 2, 1, 7); /* 8 channels a thread with XM_CUDA_POOL_VEC=1 */
     test_linear(5, 37, 11, 1);
     test_linear(8, 64, 10, 0);
     test_loss(6, 13);
@@ -535,17 +600,34 @@ static void run_all(xm_precision prec)
     test_sgd(0, 0.f);
     test_sgd(1, 0.01f);
     test_scale();
+#ifndef TC_FAKE_GPU
+    check_paths();
+#endif
     xm_backend_free(gpu);
     gpu = NULL;
+}
+
+/* name is one of the comma-separated words of list */
+static int listed(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; *p;) {
+        size_t w = strcspn(p, ",");
+        if (w == n && !strncmp(p, name, n)) return 1;
+        p += w + (p[w] == ',');
+    }
+    return 0;
 }
 
 int main(void)
 {
     if (xm_cuda_device_count() <= 0) return xm_test_skip("no GPU");
     cpu = tc_cpu_new();
-    run_all(XM_PREC_F32);
-    run_all(XM_PREC_BF16);
-    run_all(XM_PREC_F16);
+    /* XM_TEST_PRECISIONS=f32,bf16 (e.g. under compute-sanitizer): only those */
+    const char *only = getenv("XM_TEST_PRECISIONS");
+    const xm_precision all[3] = {XM_PREC_F32, XM_PREC_BF16, XM_PREC_F16};
+    for (int i = 0; i < 3; i++)
+        if (!only || listed(only, tc_prec_name(all[i]))) run_all(all[i]);
     xm_backend_free(cpu);
     return xm_test_finish();
 }
