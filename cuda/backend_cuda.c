@@ -121,6 +121,12 @@ int xm_cuda_check_tensor(const xm_tensor *t, xm_dtype dt, const char *op, const 
 
 /* ---- lifetime ---- */
 
+unsigned xm_cuda_paths_used(const xm_backend *be)
+{
+    return be && be->name && !strcmp(be->name, "cuda") ? ((const xm_cuda *)be->impl)->paths_used
+                                                        : 0;
+}
+
 int xm_cuda_device_count(void)
 {
     int n = 0;
@@ -307,6 +313,7 @@ static void cuda_destroy(xm_backend *be)
             (void)cudaGetLastError();
         }
         if (cu->stream) (void)cudaStreamSynchronize(cu->stream);
+        xm_cuda_graphs_free_all(cu); /* the ones the caller did not free */
         xm_cuda_retired_free(cu);
         free(cu->retired);
         cudaFree(cu->ws);
@@ -361,7 +368,11 @@ static int cuda_init(xm_cuda *cu, const xm_backend_cfg *cfg, xm_err *err)
     const char *bv = getenv("XM_CUDA_BN_VEC");
     cu->bn_rows = bv && !strcmp(bv, "0");
     const char *br = getenv("XM_CUDA_BN_RED");
-    cu->bn_parts_on = br && !strcmp(br, "parts");
+    if (br && *br && strcmp(br, "parts") && strcmp(br, "atomic"))
+        return xm_err_set(err, XM_EUSAGE, "CUDA: XM_CUDA_BN_RED=%s: expected parts or atomic", br);
+    /* the partials kernels load 8 channels at a time: XM_CUDA_BN_VEC=0 (rows
+     * only) rules them out too */
+    cu->bn_parts_on = br && !strcmp(br, "parts") && !cu->bn_rows;
     cu->pool_vec = env_flag("XM_CUDA_POOL_VEC");
     if (env_flag("XM_CUDA_PROFILE")) cu->prof = calloc(1, sizeof(xm_cuda_prof)); /* NULL: off */
     XM_CU(cudaSetDevice(cu->device));
@@ -500,26 +511,29 @@ static int is_pinned(const void *host)
  * asynchronously; a buffer is reused once the event after its last copy
  * has passed (two uploads later), so the host does not wait for the GPU. */
 #define XM_STAGE_MIN ((size_t)64 << 10)
+/* Larger uploads (weights, momentum at start-up) go the driver's way: the
+ * pinned buffers stay at most 2 x 1.25 x this. */
+#define XM_STAGE_MAX ((size_t)64 << 20)
+/* 0: staged; 1: not staged (no pinned memory to be had: the caller copies
+ * directly, as without XM_CUDA_STAGE); else an error code. */
 static int h2d_staged(xm_cuda *cu, void *dst, const void *src, size_t bytes, xm_err *err)
 {
     struct xm_cuda_stage *s = &cu->stage[cu->stage_next];
-    cu->stage_next ^= 1;
     if (s->used) XM_CU(cudaEventSynchronize(s->ev));
+    s->used = 0;
     if (bytes > s->cap) {
         if (s->buf) XM_CU(cudaFreeHost(s->buf));
         s->buf = NULL;
         s->cap = 0;
         size_t cap = bytes + bytes / 4;
-        cudaError_t e = cudaMallocHost(&s->buf, cap);
-        if (e != cudaSuccess) {
+        if (cudaMallocHost(&s->buf, cap) != cudaSuccess) {
             (void)cudaGetLastError();
             s->buf = NULL;
-            return xm_err_set(err, XM_EFAIL, "CUDA: cannot pin %zu bytes of host memory for "
-                              "upload staging: %s (unset XM_CUDA_STAGE)", cap,
-                              cudaGetErrorString(e));
+            return 1;
         }
         s->cap = cap;
     }
+    cu->stage_next ^= 1;
     memcpy(s->buf, src, bytes);
     XM_CU(cudaMemcpyAsync(dst, s->buf, bytes, cudaMemcpyHostToDevice, cu->stream));
     XM_CU(cudaEventRecord(s->ev, cu->stream));
@@ -536,8 +550,9 @@ static int h2d(xm_cuda *cu, void *dst, const void *src, size_t bytes, xm_err *er
     if (rc) return rc;
     if (!bytes) return 0;
     if (!dst || !src) return xm_err_set(err, XM_EUSAGE, "upload: NULL pointer");
-    if (cu->stage_on && bytes >= XM_STAGE_MIN && !is_pinned(src))
-        return h2d_staged(cu, dst, src, bytes, err);
+    if (cu->stage_on && bytes >= XM_STAGE_MIN && bytes <= XM_STAGE_MAX && !is_pinned(src) &&
+        (rc = h2d_staged(cu, dst, src, bytes, err)) != 1)
+        return rc;
     XM_CU(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, cu->stream));
     if (is_pinned(src)) XM_CU(cudaStreamSynchronize(cu->stream));
     return 0;

@@ -233,7 +233,11 @@ typedef struct xm_backend_ops {
      * size fixed) until graph_free; their contents may change between
      * replays (e.g. a new input through input_mix). Host-side state the
      * ops keep is not replayed: xm_net's num_batches_tracked counts only
-     * the recorded step. graph_begin refuses (XM_EUSAGE) in the CUDA
+     * the recorded step. Scalar arguments are recorded by value: a replay
+     * uses the captured learning rate, momentum, weight decay and
+     * scale_f32 factor, so a step whose scalars change (a schedule, a loss
+     * scale) keeps those ops out of the graph. Graphs still live at
+     * destroy are released with the backend. graph_begin refuses (XM_EUSAGE) in the CUDA
      * backend's debug-sync and profiling modes, which synchronise.
      * graph_end returns an executable graph in *graph; graph_free accepts
      * NULL. */
@@ -261,19 +265,27 @@ xm_backend *xm_backend_cpu_new(const xm_backend_cfg *cfg, xm_err *err);
 #ifdef XM_HAVE_CUDA
 xm_backend *xm_backend_cuda_new(const xm_backend_cfg *cfg, xm_err *err);
 int xm_cuda_device_count(void); /* 0 when no GPU or no driver */
+/* Which optional kernels a CUDA backend has run (XM_CUDA_BN_RED=parts,
+ * XM_CUDA_POOL_VEC=1), as XM_CUDA_PATH_* bits, so a test run with their
+ * switches can tell they were taken; 0 for other backends. */
+unsigned xm_cuda_paths_used(const xm_backend *be);
 #endif
+#define XM_CUDA_PATH_BN_PARTS_FWD 1u
+#define XM_CUDA_PATH_BN_PARTS_BWD 2u
+#define XM_CUDA_PATH_POOL_VEC_FWD 4u
+#define XM_CUDA_PATH_POOL_VEC_BWD 8u
+
+/* Record what fn(ctx) enqueues as a graph (graph_begin, fn, graph_end) into
+ * *graph. When fn fails, the recording is still ended, *graph is NULL and
+ * fn's error is the one reported. XM_EUSAGE on a backend without graphs. */
+int xm_backend_graph_record(xm_backend *be, int (*fn)(void *ctx, xm_err *err), void *ctx,
+                            void **graph, xm_err *err);
 
 /* The words of a backend's out-of-device-memory failure ("CUDA: out of GPU
  * memory allocating N bytes for WHAT (...)"). xm_backend_oom_batch prefixes
  * such a failure in *err with "batch size N: " (the tools' --batch or the
  * plan's slots), so the line names both the bytes and the batch; any other
  * error is left as it is. */
-/* Record what fn(ctx) enqueues as a graph (graph_begin, fn, graph_end) into
- * *graph. When fn fails, the recording is still ended and fn's error is the
- * one reported. XM_EUSAGE on a backend without graphs. */
-int xm_backend_graph_record(xm_backend *be, int (*fn)(void *ctx, xm_err *err), void *ctx,
-                            void **graph, xm_err *err);
-
 #define XM_OOM_TEXT "out of GPU memory"
 void xm_backend_oom_batch(xm_err *err, int batch);
 
