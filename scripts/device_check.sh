@@ -20,7 +20,8 @@
 # the bf16 benchmark rows (xm, then PyTorch AMP), one profiled xm run (train
 # 64 bf16), xm-train's step time for none/xmixup/cotrain plans at ResNet-50
 # 224 px (scripts/device_step_check.sh), then if time is left the f32 rows
-# and a profiled train 256 f32 run.
+# and a profiled train 256 f32 run, torch.compile, and compute-sanitizer
+# (memcheck, racecheck) over test_cuda_ops with the new kernels.
 # Env: OUT (default ./device-out), XM_BENCH_ITERS (10), XM_SKIP_TESTS=1,
 # XM_SKIP_BENCH=1, XM_DEADLINE (290).
 set -uo pipefail
@@ -111,6 +112,7 @@ if [ "${XM_SKIP_TESTS:-0}" != 1 ]; then
     step test_cuda_ref 90 "$B/test_cuda_ref"
     step test_cuda_bench 60 "$B/test_cuda_bench"
     step test_cuda_graph 60 "$B/test_cuda_graph" # CUDA graphs against eager steps
+    step test_cuda_graph_new 60 env $NEW "$B/test_cuda_graph" # the new kernels captured
     for t in test_net_ref20 test_net_ref18; do
         if [ -x "$B/$t" ] && grep -q XM_DEVICE "$B/$t"; then
             step ${t}_cuda 60 env XM_DEVICE=cuda "$B/$t"
@@ -200,6 +202,15 @@ if [ "${XM_SKIP_BENCH:-0}" != 1 ]; then
     step torch_gpu_compile_bf16 120 env PYTHONUNBUFFERED=1 python3 .xmdev/bench/torch_gpu.py \
         --iters "$iters" --warmup 3 --configs train:64:bf16 --compile
     cat "$LOGS"/torch_gpu_*.log >"$LOGS/torch_gpu.log" 2>/dev/null
+fi
+# last, if time is left: the new kernels under compute-sanitizer (out-of-
+# bounds and misaligned accesses, then shared-memory races), f32 only
+san=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null | head -1)
+if [ "${XM_SKIP_TESTS:-0}" != 1 ] && [ -n "$san" ]; then
+    step sanitize_memcheck_new 60 env $NEW XM_TEST_PRECISIONS=f32 "$san" --tool memcheck \
+        --error-exitcode 3 "$B/test_cuda_ops"
+    step sanitize_racecheck_new 60 env $NEW XM_TEST_PRECISIONS=f32 "$san" --tool racecheck \
+        --error-exitcode 3 "$B/test_cuda_ops"
 fi
 
 res="$OUT/results-gpu-$cardtag-$date.md"
