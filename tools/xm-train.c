@@ -115,7 +115,7 @@ int main(int argc, char **argv)
         {"ckpt-every", 0, XM_OPT_INT, &ckpt_every, "N", "checkpoint every N steps (and at the end)", 1, INT64_MAX},
         {"stop-after", 0, XM_OPT_INT, &stop_after, "K", "checkpoint and exit after step K", 1, INT64_MAX},
         {"resume", 0, XM_OPT_STR, &c.resume_path, "CKPT.h5", "continue from a checkpoint", 0, 0},
-        {"metrics", 0, XM_OPT_STR, &c.metrics_path, "FILE", "JSON lines: step, loss, lr, images/s, eval", 0, 0},
+        {"metrics", 0, XM_OPT_STR, &c.metrics_path, "FILE", "JSON lines: step, loss, lr, images/s, ms/step waiting for data, eval", 0, 0},
         {"log-every", 0, XM_OPT_INT, &log_every, "N", "metrics line every N steps (default 10)", 1, INT64_MAX},
         {"device", 0, XM_OPT_STR, &c.device, "D", "cpu (default), cuda or auto", 0, 0},
         {"precision", 0, XM_OPT_STR, &prec, "P", "f32 (default), tf32, bf16 or f16 (half activations, f32 master weights; CUDA)", 0, 0},

@@ -235,6 +235,9 @@ int xm_train_run(const xm_train_cfg *cfg, xm_train_cb cb, void *ctx, int *stoppe
     xm_loader_src src = {&t.plan, t.target, t.partner, t.src_row};
     if (t.step < end && (rc = xm_loader_start(&src, t.step, end, &ld, err))) goto done;
     double t0 = xm_now(), tl = t0, lsum = 0, loss1 = -1;
+    const double loop0 = t0;
+    const int64_t step0 = t.step;
+    double wait0 = 0; /* the loader's wait at the window's start */
     int64_t lcount = 0;
     while (t.step < end) {
         const xm_batch *b;
@@ -263,9 +266,14 @@ int xm_train_run(const xm_train_cfg *cfg, xm_train_cb cb, void *ctx, int *stoppe
             if (t.ls_scale > 0)
                 snprintf(ls, sizeof ls, ", \"loss_scale\": %.17g, \"skipped\": %lld", t.ls_scale,
                          (long long)t.ls_skipped);
+            /* data_wait_ms: per step, the trainer blocked on the loader */
+            double wait = xm_loader_wait_s(ld);
             rc = metrics_line(&t, err, "{\"step\": %lld, \"loss\": %.6f, \"lr\": %.6g, "
-                              "\"images_per_s\": %.1f%s}", (long long)t.step, lsum / (double)lcount,
-                              lr, el > 0 ? (double)(t.plan.slots * lcount) / el : 0.0, ls);
+                              "\"images_per_s\": %.1f, \"data_wait_ms\": %.3f%s}",
+                              (long long)t.step, lsum / (double)lcount, lr,
+                              el > 0 ? (double)(t.plan.slots * lcount) / el : 0.0,
+                              1e3 * (wait - wait0) / (double)lcount, ls);
+            wait0 = wait;
             lsum = 0;
             lcount = 0;
             t0 = xm_now();
@@ -285,6 +293,13 @@ int xm_train_run(const xm_train_cfg *cfg, xm_train_cb cb, void *ctx, int *stoppe
                             (long long)t.step, ckpt);
             break;
         }
+    }
+    if (!rc && t.step > step0) {
+        char line[200];
+        double loop = xm_now() - loop0, wait = xm_loader_wait_s(ld);
+        snprintf(line, sizeof line, "waited %.3f s for data in %.3f s of %lld step(s) (%.1f%%)",
+                 wait, loop, (long long)(t.step - step0), loop > 0 ? 100.0 * wait / loop : 0.0);
+        emit(cb, ctx, (xm_train_event){.kind = XM_TRAIN_EV_NOTE, .text = line});
     }
     xm_loader_free(ld);
     if (rc) goto done;

@@ -53,6 +53,9 @@ int xm_loader_start(const xm_loader_src *src, int64_t k0, int64_t k1, xm_loader 
                     xm_err *err);
 /* The next step's batch (blocks until ready); valid until the next call. */
 int xm_loader_next(xm_loader *l, const xm_batch **b, xm_err *err);
+/* Seconds the consumer has spent blocked in xm_loader_next, waiting for the
+ * thread to finish a batch: while it waits, nothing new reaches the device. */
+double xm_loader_wait_s(const xm_loader *l);
 /* Stop the thread and free (NULL ok). */
 void xm_loader_free(xm_loader *l);
 /* Fill one batch (the loader thread's work): sizes and labels from the

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "xm_pool.h"
+#include "xm_progress.h"
 #include "xm_train_impl.h"
 
 void xm_batch_release(xm_batch *b)
@@ -193,6 +194,7 @@ struct xm_loader {
     int64_t consumed;   /* steps handed out */
     int quit, rc;
     xm_err err;
+    double wait_s;      /* the consumer's time blocked in xm_loader_next */
 };
 
 static void *loader_main(void *arg)
@@ -276,13 +278,22 @@ int xm_loader_next(xm_loader *l, const xm_batch **b, xm_err *err)
     }
     l->consumed = want;
     pthread_cond_broadcast(&l->cv);
-    while (!l->ready[want % 2] && !l->rc) pthread_cond_wait(&l->cv, &l->mu);
+    if (!l->ready[want % 2] && !l->rc) {
+        double t0 = xm_now();
+        while (!l->ready[want % 2] && !l->rc) pthread_cond_wait(&l->cv, &l->mu);
+        l->wait_s += xm_now() - t0;
+    }
     int rc = l->ready[want % 2] ? 0 : l->rc;
     if (rc) *err = l->err;
     if (rc && !err->code) xm_err_set(err, rc, "loader failed");
     *b = rc ? NULL : &l->buf[want % 2];
     pthread_mutex_unlock(&l->mu);
     return rc;
+}
+
+double xm_loader_wait_s(const xm_loader *l)
+{
+    return l ? l->wait_s : 0.0; /* written by the consumer's own calls only */
 }
 
 void xm_loader_free(xm_loader *l)

@@ -32,7 +32,7 @@ for s in tgt test src; do "$PACK" -q $s-images-idx3-ubyte -o $s.xms || { echo "F
 expect 0 "$TRAIN" --arch resnet20 --init-seed 3 srcnone.h5 -o pre.model.h5 --metrics m0.jsonl --log-every 2 -j 2
 has err '^xm-train: pre.model.h5: final loss [0-9.]+$'
 [ "$(wc -l <m0.jsonl)" = 3 ] || { echo "FAIL: metrics lines"; cat m0.jsonl; fails=$((fails + 1)); }
-has m0.jsonl '^\{"step": 2, "loss": [0-9.]+, "lr": 0.01, "images_per_s": [0-9.]+\}$'
+has m0.jsonl '^\{"step": 2, "loss": [0-9.]+, "lr": 0.01, "images_per_s": [0-9.]+, "data_wait_ms": [0-9.]+\}$'
 expect 0 "$TRAIN" -m pre.model.h5 xm.h5 -o xm.model.h5 --eval test.xms --eval-every 3 --metrics m1.jsonl -v -j 2
 has err 'target head: new \(4 classes'
 has err 'source head: 4 of 4 rows from the model'
