@@ -15,10 +15,19 @@
 
 static inline uint64_t rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
 
+/* Little-endian on any host. One load (memcpy) instead of a byte loop,
+ * which the compiler did not fuse: the hash of every .xms block read ran
+ * at about 0.4 GB/s, 11% of xm-train's loader time (perf). */
 static inline uint64_t rd64(const uint8_t *p)
 {
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = (v << 8) | p[i]; /* little-endian on any host */
+    uint64_t v;
+    memcpy(&v, p, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    v = __builtin_bswap64(v);
+#elif !defined(__BYTE_ORDER__)
+    v = 0;
+    for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
+#endif
     return v;
 }
 

@@ -192,6 +192,21 @@ int main(void)
         }
         XM_CHECKF(ok, "filter %d does not invert", f);
     }
+    /* The up filter against its definition (formats/xms.md): residual =
+     * x - up mod 256, first row kept; rows of 3 x 23 = 69 bytes cross the
+     * vector chunks (32 bytes) with a tail. */
+    {
+        enum { UH = 4, UW = 23, UC = 3, UN = UH * UW * UC };
+        uint8_t px[UN], res[UN];
+        for (int i = 0; i < UN; i++) px[i] = (uint8_t)(i * 37 + (i / 7) * 91);
+        xm_xms_filter(XM_XMS_FILTER_UP, px, res, UH, UW, UC);
+        int ok = 1;
+        for (int i = 0; i < UN; i++)
+            ok &= res[i] == (uint8_t)(px[i] - (i >= UW * UC ? px[i - UW * UC] : 0));
+        XM_CHECKF(ok, "the up filter's residuals are not x - up");
+        xm_xms_unfilter(XM_XMS_FILTER_UP, res, UH, UW, UC);
+        XM_CHECK(memcmp(res, px, UN) == 0);
+    }
 
     /* Round trips: fixed and mixed shapes, each filter, small blocks. */
     for (int mixed = 0; mixed <= 1; mixed++) {
