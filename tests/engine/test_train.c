@@ -34,7 +34,7 @@ static void make_xms(const char *path, int n, int side, int a, int b, int c, int
     xm_err_clear(&err);
     xm_xms_out *o = NULL;
     XM_CHECK(xm_xms_out_open(path, 0, XM_ATOMIC_FORCE, NULL, &o, &err) == 0);
-    char names[8][8];
+    char names[8][24];
     const char *cn[8];
     for (int k = 0; k < nclass; k++) {
         snprintf(names[k], sizeof names[k], "%s%d", prefix, k);
@@ -54,8 +54,8 @@ static char **names(const char *prefix, int n)
 {
     char **v = calloc((size_t)n, sizeof *v);
     for (int i = 0; i < n; i++) {
-        v[i] = malloc(8);
-        snprintf(v[i], 8, "%s%d", prefix, i);
+        v[i] = malloc(24);
+        snprintf(v[i], 24, "%s%d", prefix, i);
     }
     return v;
 }
