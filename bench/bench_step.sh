@@ -15,7 +15,9 @@
 # the metrics windows after the first (the first third of the steps is
 # warm-up: plans, allocations, caches). "data wait ms": per step, the time
 # the trainer sat blocked on its loader thread over the same windows (the
-# metrics' data_wait_ms): above zero, the device waits for data.
+# metrics' data_wait_ms): above zero, the device waits for data. "loader
+# img/s": bench/bench_loader.c, the loader thread alone on the same plan
+# (slots per second): what the data path could feed.
 # XM_BENCH_DATA=DIR: use DIR's
 # tgt.xms, src.xms and pairs.h5 instead (no packing, no Python).
 set -euo pipefail
@@ -65,7 +67,7 @@ common=(--steps "$STEPS" --batch "$BATCH" --seed 1 --input-size "$SIZE")
 "$BIN/xm-pack" -q --mix cotrain --target tgt.xms --partner src.xms --pairs pairs.h5 "${common[@]}" -o cotrain.h5
 win=$((STEPS / 3))
 [ $win -ge 1 ] || win=1
-printf '%-8s %-6s %-9s %-5s %5s %6s %10s %12s %8s %14s\n' plan device arch prec size batch slots "ms/step" "vs none" "data wait ms"
+printf '%-8s %-6s %-9s %-5s %5s %6s %10s %12s %8s %14s %14s\n' plan device arch prec size batch slots "ms/step" "vs none" "data wait ms" "loader img/s"
 base=
 for p in none xmixup cotrain; do
     "$BIN/xm-train" -q --arch "$ARCH" --init-seed 1 "$p.h5" -o "$p.model.h5" --device "$DEV" \
@@ -77,7 +79,11 @@ for p in none xmixup cotrain; do
     # the trainer blocked on the loader, ms per step, same windows
     wait=$(tail -n +2 "$p.jsonl" | sed -n 's/.*"data_wait_ms": \([0-9.]*\).*/\1/p' |
         awk '{t += $1; n++} END {if (n) printf "%.2f", t / n}')
+    # the loader alone on the same plan (bench_loader, when built): slots/s
+    lrate=-
+    [ -x "$BIN/bench_loader" ] &&
+        lrate=$("$BIN/bench_loader" "$p.h5" --json | sed -n 's/.*"images_per_s": \([0-9.]*\).*/\1/p')
     [ -n "$base" ] || base=$ms
-    printf '%-8s %-6s %-9s %-5s %5s %6s %10s %12s %8s %14s\n' "$p" "$DEV" "$ARCH" "$PREC" "$SIZE" "$BATCH" "$slots" "$ms" \
-        "$(awk -v a="$ms" -v b="$base" 'BEGIN {printf "%.2fx", a / b}')" "$wait"
+    printf '%-8s %-6s %-9s %-5s %5s %6s %10s %12s %8s %14s %14s\n' "$p" "$DEV" "$ARCH" "$PREC" "$SIZE" "$BATCH" "$slots" "$ms" \
+        "$(awk -v a="$ms" -v b="$base" 'BEGIN {printf "%.2fx", a / b}')" "$wait" "${lrate:--}"
 done
