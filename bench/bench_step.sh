@@ -82,7 +82,8 @@ for p in none xmixup cotrain; do
     # the loader alone on the same plan (bench_loader, when built): slots/s
     lrate=-
     [ -x "$BIN/bench_loader" ] &&
-        lrate=$("$BIN/bench_loader" "$p.h5" --json | sed -n 's/.*"images_per_s": \([0-9.]*\).*/\1/p')
+        { lrate=$("$BIN/bench_loader" "$p.h5" --json | sed -n 's/.*"images_per_s": \([0-9.]*\).*/\1/p') ||
+            lrate=-; }
     [ -n "$base" ] || base=$ms
     printf '%-8s %-6s %-9s %-5s %5s %6s %10s %12s %8s %14s %14s\n' "$p" "$DEV" "$ARCH" "$PREC" "$SIZE" "$BATCH" "$slots" "$ms" \
         "$(awk -v a="$ms" -v b="$base" 'BEGIN {printf "%.2fx", a / b}')" "$wait" "${lrate:--}"
