@@ -5,9 +5,10 @@
  * images/s, training on that device waits for data (xm-train's metrics
  * report the wait itself as data_wait_ms).
  *
- *   bench_loader PLAN.h5 [--steps N] [--json]
+ *   bench_loader PLAN.h5 [--steps N] [--readers N] [--json]
  *
- * The loader reads on xm_ncores()/2 threads (1..8), as in xm-train. The
+ * The loader reads on --readers threads (default half the cores, 1 to 8,
+ * as xm-train's --readers). The
  * first step is not timed (files opened, buffers sized). Prints steps,
  * images, MB of records, seconds, images/s and MB/s. */
 #include <stdio.h>
@@ -18,7 +19,7 @@
 #include "xm_progress.h"
 #include "xm_train_impl.h"
 
-static int run(const char *plan, int64_t steps, int json, xm_err *err)
+static int run(const char *plan, int64_t steps, int readers, int json, xm_err *err)
 {
     xm_train_cfg cfg;
     xm_train_cfg_default(&cfg);
@@ -36,7 +37,7 @@ static int run(const char *plan, int64_t steps, int json, xm_err *err)
     xm_loader *ld = NULL;
     xm_loader_src src = {&t.plan, t.target, t.partner, t.src_row};
     if (end < 2) rc = xm_err_set(err, XM_EUSAGE, "%s: need at least 2 steps", plan);
-    if (!rc) rc = xm_loader_start(&src, 0, end, &ld, err);
+    if (!rc) rc = xm_loader_start(&src, 0, end, readers, &ld, err);
     double t0 = 0, mb = 0;
     int64_t images = 0;
     for (int64_t k = 0; k < end && !rc; k++) {
@@ -52,8 +53,7 @@ static int run(const char *plan, int64_t steps, int json, xm_err *err)
     double dt = xm_now() - t0;
     xm_loader_free(ld);
     if (!rc) {
-        int nw = xm_ncores() / 2;
-        nw = nw < 1 ? 1 : nw > 8 ? 8 : nw;
+        int nw = readers > 0 ? readers : xm_xms_readers_default();
         if (json)
             printf("{\"impl\": \"xm_loader\", \"plan\": \"%s\", \"steps\": %lld, \"images\": %lld, "
                    "\"mb\": %.1f, \"seconds\": %.4f, \"images_per_s\": %.1f, \"mb_per_s\": %.1f, "
@@ -73,23 +73,24 @@ int main(int argc, char **argv)
 {
     const char *plan = NULL;
     int64_t steps = 0;
-    int json = 0;
+    int json = 0, readers = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = strtoll(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--readers") && i + 1 < argc) readers = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--json")) json = 1;
         else if (argv[i][0] != '-' && !plan) plan = argv[i];
         else {
-            fprintf(stderr, "usage: bench_loader PLAN.h5 [--steps N] [--json]\n");
+            fprintf(stderr, "usage: bench_loader PLAN.h5 [--steps N] [--readers N] [--json]\n");
             return 2;
         }
     }
     if (!plan) {
-        fprintf(stderr, "usage: bench_loader PLAN.h5 [--steps N] [--json]\n");
+        fprintf(stderr, "usage: bench_loader PLAN.h5 [--steps N] [--readers N] [--json]\n");
         return 2;
     }
     xm_err err;
     xm_err_clear(&err);
-    if (run(plan, steps, json, &err)) {
+    if (run(plan, steps, readers, json, &err)) {
         fprintf(stderr, "bench_loader: error: %s\n", err.msg);
         return 1;
     }

@@ -25,7 +25,7 @@ static void on_progress(void *ctx, int64_t done, int64_t total)
 int main(int argc, char **argv)
 {
     const char *model = NULL, *out = NULL, *shard = NULL, *device = "auto";
-    int64_t batch = 64, threads = 0;
+    int64_t batch = 64, threads = 0, readers = 0;
     int json = 0;
     const xm_opt table[] = {
         {"model", 'm', XM_OPT_STR, &model, "MODEL.h5", "model file (formats/model.md)", 0, 0},
@@ -34,6 +34,7 @@ int main(int argc, char **argv)
         {"batch", 'b', XM_OPT_INT, &batch, "B", "images per batch (default 64)", 1, 65536},
         {"device", 0, XM_OPT_STR, &device, "DEV", "cpu, cuda or auto (default)", 0, 0},
         {"threads", 'j', XM_OPT_INT, &threads, "N", "CPU threads (0 = all cores, the default)", 0, 4096},
+        {"readers", 0, XM_OPT_INT, &readers, "N", "threads reading records ahead of the device (0 = half the cores, 1 to 8)", 0, 64},
         {"json", 0, XM_OPT_FLAG, &json, NULL, "print one JSON line with the totals on stdout", 0, 0},
         {0}};
     xm_cli cli = {.tool = TOOL,
@@ -53,7 +54,7 @@ int main(int argc, char **argv)
     xm_log_init(&log, TOOL, cli.verbosity);
     xm_embed_cfg cfg = {.model = model, .inputs = (const char *const *)cli.args,
                         .ninputs = cli.nargs, .output = out, .batch = (int)batch,
-                        .device = device, .threads = (int)threads,
+                        .device = device, .threads = (int)threads, .readers = (int)readers,
                         .flags = cli.force ? XM_ATOMIC_FORCE : 0};
     if (!rc && (!model || !out)) rc = xm_err_set(&err, XM_EUSAGE, "-m MODEL.h5 and -o FEAT.h5 are required");
     if (!rc && cli.nargs == 0) rc = xm_err_set(&err, XM_EUSAGE, "no .xms file given");

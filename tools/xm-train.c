@@ -86,7 +86,7 @@ int main(int argc, char **argv)
                *lscale = NULL;
     int64_t init_seed = 0, eval_every = 0, ckpt_every = 0, stop_after = 0, warmup = 0,
             ls_window = 2000;
-    int64_t bss_k = 1, threads = 0, log_every = 10;
+    int64_t bss_k = 1, threads = 0, readers = 0, log_every = 10;
     int nesterov = 0;
     const xm_opt table[] = {
         {"model", 'm', XM_OPT_STR, &c.model_path, "MODEL.h5", "start from this model (backbone; heads by class name)", 0, 0},
@@ -122,6 +122,7 @@ int main(int argc, char **argv)
         {"loss-scale", 0, XM_OPT_STR, &lscale, "S", "none, dynamic, dynamic:S or S (a power of two; default: dynamic for f16, else none)", 0, 0},
         {"loss-scale-window", 0, XM_OPT_INT, &ls_window, "N", "dynamic scale: double after N finite steps (default 2000)", 1, INT64_MAX},
         {"threads", 'j', XM_OPT_INT, &threads, "N", "CPU threads (0 = all cores)", 0, 4096},
+        {"readers", 0, XM_OPT_INT, &readers, "N", "threads reading records ahead of the device (0 = half the cores, 1 to 8)", 0, 64},
         {0}};
     xm_cli cli = {.tool = TOOL,
                   .usage = "-m MODEL.h5 PLAN.h5 -o OUT.h5 [--eval TEST.xms] [--resume CKPT.h5]\n"
@@ -179,6 +180,7 @@ int main(int argc, char **argv)
     c.loss_scale_window = ls_window;
     c.bss_k = (int)bss_k;
     c.threads = (int)threads;
+    c.readers = (int)readers;
     c.log_every = log_every;
     c.nesterov = nesterov;
     c.force = cli.force;

@@ -1,5 +1,6 @@
 /* xm_embed.c: see xm_embed.h. Two host batch slots: the loader thread fills
- * slot b % 2 while the caller's thread runs batch b - 1 on the backend. */
+ * slot b % 2 (its records read by xm_xms_readers' threads) while the
+ * caller's thread runs batch b - 1 on the backend. */
 #include "xm_embed.h"
 
 #include <inttypes.h>
@@ -17,6 +18,7 @@
 #include "xm_net.h"
 #include "xm_progress.h"
 #include "xm_xms.h"
+#include "xm_xms_readers.h"
 
 int xm_embed_center_offset(int len, int size)
 {
@@ -45,7 +47,8 @@ typedef struct loader {
     pthread_cond_t cv;
     slot slots[2];
     const xm_xms_set *set;
-    xm_xms_cursor *cur;
+    xm_xms_readers *rd;
+    xm_xms_fetch *reads; /* batch entries: the batch's reads, planned by fill */
     int64_t k, n, nrec; /* shard: records k, k+n, ... (0-based k) */
     int batch, size, channels;
     int stop;
@@ -53,7 +56,8 @@ typedef struct loader {
 
 static int64_t shard_record(const loader *L, int64_t i) { return L->k + i * L->n; }
 
-/* Read the records of batch b into slot s. */
+/* Read the records of batch b into slot s: sizes, labels and offsets from
+ * the index first (the channel check too), then the pixels by the readers. */
 static int fill(loader *L, int64_t b, slot *s)
 {
     int64_t i0 = b * L->batch, i1 = i0 + L->batch < L->nrec ? i0 + L->batch : L->nrec;
@@ -62,8 +66,7 @@ static int fill(loader *L, int64_t b, slot *s)
     for (int64_t i = i0; i < i1; i++) {
         int64_t r = shard_record(L, i);
         xm_xms_rec rec;
-        int rc = xm_xms_set_read(L->set, L->cur, (uint64_t)r, &rec, &s->err);
-        if (rc) return rc;
+        xm_xms_set_peek(L->set, (uint64_t)r, &rec);
         if (rec.c != L->channels && !(rec.c == 1 && L->channels == 3)) {
             int fi;
             uint64_t local;
@@ -81,14 +84,8 @@ static int fill(loader *L, int64_t b, slot *s)
             s->px = p;
             s->cap = cap;
         }
-        uint8_t *dst = s->px + s->used;
-        if (rec.c == L->channels) {
-            memcpy(dst, rec.px, bytes);
-        } else { /* gray to RGB */
-            for (size_t p = 0; p < (size_t)rec.h * rec.w; p++)
-                dst[3 * p] = dst[3 * p + 1] = dst[3 * p + 2] = rec.px[p];
-        }
         int j = (int)(i - i0);
+        L->reads[j] = (xm_xms_fetch){L->set, r, (int64_t)s->used, bytes, L->channels};
         s->items[j] = (xm_mix_item){.off_a = (int64_t)s->used, .off_b = -1, .ha = rec.h,
                                     .wa = rec.w, .ya = xm_embed_center_offset(rec.h, L->size),
                                     .xa = xm_embed_center_offset(rec.w, L->size), .lam = 1.0f};
@@ -96,7 +93,7 @@ static int fill(loader *L, int64_t b, slot *s)
         s->records[j] = r;
         s->used += bytes;
     }
-    return 0;
+    return xm_xms_readers_run(L->rd, L->reads, s->n, s->px, &s->err);
 }
 
 static void *loader_main(void *arg)
@@ -244,7 +241,9 @@ int xm_embed_run(const xm_embed_cfg *cfg, xm_embed_progress progress, void *ctx,
         s->records = calloc((size_t)batch, sizeof *s->records);
         if (!s->items || !s->labels || !s->records) rc = xm_err_set(err, XM_EFAIL, "out of memory");
     }
-    if (!rc && !(L->cur = xm_xms_cursor_new(err))) rc = err ? err->code : XM_EFAIL;
+    if (!rc && !(L->reads = calloc((size_t)batch, sizeof *L->reads)))
+        rc = xm_err_set(err, XM_EFAIL, "out of memory");
+    if (!rc && !(L->rd = xm_xms_readers_new(cfg->readers, err))) rc = err ? err->code : XM_EFAIL;
     pthread_mutex_init(&L->mu, NULL);
     pthread_cond_init(&L->cv, NULL);
     pthread_t th;
@@ -295,7 +294,8 @@ int xm_embed_run(const xm_embed_cfg *cfg, xm_embed_progress progress, void *ctx,
         free(L->slots[i].labels);
         free(L->slots[i].records);
     }
-    xm_xms_cursor_free(L->cur);
+    xm_xms_readers_free(L->rd);
+    free(L->reads);
     free(st.feat);
     if (st.be) {
         xm_tensor_release(st.be, &st.x);

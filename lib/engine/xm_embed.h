@@ -9,7 +9,8 @@
  * a 1-channel model are refused.
  *
  * A loader thread reads and decodes the next batch from the .xms set into
- * one of two host buffers while the backend computes the current one.
+ * one of two host buffers (on `readers` threads, xm_xms_readers.h) while
+ * the backend computes the current one.
  * Shards: --shard K/N embeds the records with index % N == K - 1. */
 #ifndef XM_EMBED_H
 #define XM_EMBED_H
@@ -27,6 +28,7 @@ typedef struct xm_embed_cfg {
     int batch;                   /* 0 = 64 */
     const char *device;          /* "cpu", "cuda", "auto"; NULL = auto */
     int threads;                 /* CPU threads; 0 = all */
+    int readers;                 /* threads reading records; 0 = half the cores, 1-8 */
     int flags;                   /* XM_ATOMIC_FORCE */
 } xm_embed_cfg;
 

@@ -59,7 +59,7 @@ static int evaluate(xm_trainer *t, double *top1, double *mca, int64_t *nout, xm_
     if (!rc) rc = xm_plan_gen_new(&pc, t->test, NULL, NULL, &g, err);
     if (!rc) rc = xm_plan_generate(g, t->test, NULL, &ep, err);
     xm_loader_src src = {&ep, t->test, NULL, NULL};
-    if (!rc) rc = xm_loader_start(&src, 0, ep.steps, &ld, err);
+    if (!rc) rc = xm_loader_start(&src, 0, ep.steps, t->cfg->readers, &ld, err);
     int64_t right = 0, n = 0;
     for (int64_t k = 0; k < ep.steps && !rc; k++) {
         const xm_batch *b;
@@ -233,7 +233,8 @@ int xm_train_run(const xm_train_cfg *cfg, xm_train_cb cb, void *ctx, int *stoppe
     emit(cb, ctx, (xm_train_event){.kind = XM_TRAIN_EV_START, .steps = S, .first_step = t.step});
     xm_loader *ld = NULL;
     xm_loader_src src = {&t.plan, t.target, t.partner, t.src_row};
-    if (t.step < end && (rc = xm_loader_start(&src, t.step, end, &ld, err))) goto done;
+    if (t.step < end && (rc = xm_loader_start(&src, t.step, end, cfg->readers, &ld, err)))
+        goto done;
     double t0 = xm_now(), tl = t0, lsum = 0, loss1 = -1;
     const double loop0 = t0;
     const int64_t step0 = t.step;

@@ -74,6 +74,7 @@ typedef struct xm_train_cfg {
     int loss_scale_dynamic;
     int64_t loss_scale_window; /* 0: 2000 */
     int threads;
+    int readers; /* threads reading records (xm_xms_readers_new); 0: half the cores, 1-8 */
     /* interruption: when *stop becomes nonzero (a signal handler sets it to
      * the signal number), the step finishes, a checkpoint is written and
      * xm_train_run returns XM_EINTR_INT or XM_EINTR_TERM. May be NULL. */

@@ -11,15 +11,9 @@
 #include "xm_plan.h"
 #include "xm_train.h"
 #include "xm_xms.h"
+#include "xm_xms_readers.h"
 
 /* ---- the loader (xm_train_loader.c) ---- */
-
-/* One record read of a batch: where it goes in px. */
-typedef struct xm_batch_read {
-    const xm_xms_set *set;
-    int64_t index, off;
-    size_t bytes;
-} xm_batch_read;
 
 /* One step's host data, ready for upload. */
 typedef struct xm_batch {
@@ -34,7 +28,7 @@ typedef struct xm_batch {
     uint8_t *dom;
     float *lam;
     int valid;              /* leading non-empty slots (eval batches) */
-    xm_batch_read *reads;   /* the reads that fill px */
+    xm_xms_fetch *reads;    /* the reads that fill px */
     int n_reads, cap_reads;
 } xm_batch;
 
@@ -48,9 +42,10 @@ typedef struct xm_loader_src {
 
 typedef struct xm_loader xm_loader;
 
-/* Start a thread producing steps [k0, k1) one ahead of the consumer. */
-int xm_loader_start(const xm_loader_src *src, int64_t k0, int64_t k1, xm_loader **out,
-                    xm_err *err);
+/* Start a thread producing steps [k0, k1) one ahead of the consumer, its
+ * records read by `readers` threads (xm_xms_readers_new: <= 0, default). */
+int xm_loader_start(const xm_loader_src *src, int64_t k0, int64_t k1, int readers,
+                    xm_loader **out, xm_err *err);
 /* The next step's batch (blocks until ready); valid until the next call. */
 int xm_loader_next(xm_loader *l, const xm_batch **b, xm_err *err);
 /* Seconds the consumer has spent blocked in xm_loader_next, waiting for the
@@ -59,11 +54,9 @@ double xm_loader_wait_s(const xm_loader *l);
 /* Stop the thread and free (NULL ok). */
 void xm_loader_free(xm_loader *l);
 /* Fill one batch (the loader thread's work): sizes and labels from the
- * index, then the pixels on pool (NULL: on this thread with curs[0]), one
- * cursor per pool worker. */
-typedef struct xm_pool xm_pool;
-int xm_batch_fill(const xm_loader_src *src, xm_pool *pool, xm_xms_cursor **curs, int64_t k,
-                  xm_batch *b, xm_err *err);
+ * index, then the pixels by the readers. */
+int xm_batch_fill(const xm_loader_src *src, xm_xms_readers *rd, int64_t k, xm_batch *b,
+                  xm_err *err);
 void xm_batch_release(xm_batch *b);
 
 /* ---- the trainer's state ---- */

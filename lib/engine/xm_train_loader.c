@@ -1,12 +1,12 @@
 /* xm_train_loader.c: a thread that decodes the next step's records from
- * the .xms files into host memory while the backend computes this step,
- * so the device never waits for data. Two batches alternate: the thread
- * fills one while the trainer uses the other. */
+ * the .xms files into host memory (on xm_xms_readers' threads) while the
+ * backend computes this step, so the device never waits for data. Two
+ * batches alternate: the thread fills one while the trainer uses the
+ * other. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "xm_pool.h"
 #include "xm_progress.h"
 #include "xm_train_impl.h"
 
@@ -58,12 +58,12 @@ static int put_record(const xm_xms_set *s, int64_t i, xm_batch *b, int64_t *off,
     }
     if (b->n_reads == b->cap_reads) {
         int cap = b->cap_reads ? 2 * b->cap_reads : 64;
-        xm_batch_read *v = realloc(b->reads, (size_t)cap * sizeof *v);
+        xm_xms_fetch *v = realloc(b->reads, (size_t)cap * sizeof *v);
         if (!v) return xm_err_set(err, XM_EFAIL, "out of memory");
         b->reads = v;
         b->cap_reads = cap;
     }
-    b->reads[b->n_reads++] = (xm_batch_read){s, i, (int64_t)b->px_bytes, bytes};
+    b->reads[b->n_reads++] = (xm_xms_fetch){s, i, (int64_t)b->px_bytes, bytes, r.c};
     *off = (int64_t)b->px_bytes;
     b->px_bytes += bytes;
     *h = r.h;
@@ -72,52 +72,8 @@ static int put_record(const xm_xms_set *s, int64_t i, xm_batch *b, int64_t *off,
     return 0;
 }
 
-/* The reads of one batch, spread over the loader's pool: each worker has
- * its own cursor; every read lands at its planned offset. */
-typedef struct read_job {
-    xm_batch *b;
-    xm_xms_cursor **curs;
-    pthread_mutex_t mu;
-    int rc;
-    xm_err err;
-} read_job;
-
-static void read_one(void *ctx, int64_t i, int worker)
-{
-    read_job *j = ctx;
-    const xm_batch_read *r = &j->b->reads[i];
-    xm_xms_rec rec;
-    xm_err e;
-    xm_err_clear(&e);
-    int rc = xm_xms_set_read(r->set, j->curs[worker], (uint64_t)r->index, &rec, &e);
-    if (!rc && (size_t)rec.h * rec.w * rec.c != r->bytes)
-        rc = xm_err_set(&e, XM_EDATA, "record %lld changed size", (long long)r->index);
-    if (!rc) memcpy(j->b->px + r->off, rec.px, r->bytes);
-    if (rc) {
-        pthread_mutex_lock(&j->mu);
-        if (!j->rc) {
-            j->rc = rc;
-            j->err = e;
-        }
-        pthread_mutex_unlock(&j->mu);
-    }
-}
-
-static int read_all(xm_batch *b, xm_pool *pool, xm_xms_cursor **curs, xm_err *err)
-{
-    read_job j = {b, curs, PTHREAD_MUTEX_INITIALIZER, 0, {0, ""}};
-    if (pool) {
-        xm_pool_for(pool, b->n_reads, 1, read_one, &j);
-    } else {
-        for (int i = 0; i < b->n_reads; i++) read_one(&j, i, 0);
-    }
-    pthread_mutex_destroy(&j.mu);
-    if (j.rc) *err = j.err;
-    return j.rc;
-}
-
-int xm_batch_fill(const xm_loader_src *src, xm_pool *pool, xm_xms_cursor **curs, int64_t k,
-                  xm_batch *b, xm_err *err)
+int xm_batch_fill(const xm_loader_src *src, xm_xms_readers *rd, int64_t k, xm_batch *b,
+                  xm_err *err)
 {
     const xm_plan *p = src->plan;
     int rc = batch_reserve(b, p->slots, err);
@@ -177,7 +133,7 @@ int xm_batch_fill(const xm_loader_src *src, xm_pool *pool, xm_xms_cursor **curs,
             b->label_p[j] = dom ? src->src_row[lab] : lab;
         }
     }
-    return read_all(b, pool, curs, err);
+    return xm_xms_readers_run(rd, b->reads, b->n_reads, b->px, err);
 }
 
 /* ---- the thread ---- */
@@ -195,20 +151,13 @@ struct xm_loader {
     int quit, rc;
     xm_err err;
     double wait_s;      /* the consumer's time blocked in xm_loader_next */
+    xm_xms_readers *rd; /* random records cost a block decode each: a few threads */
 };
 
 static void *loader_main(void *arg)
 {
     xm_loader *l = arg;
-    /* random records cost a block decode each: read them on a few threads */
-    int nw = xm_ncores() / 2;
-    nw = nw < 1 ? 1 : nw > 8 ? 8 : nw;
-    xm_pool *pool = nw > 1 ? xm_pool_new(nw, &l->err) : NULL;
-    if (!pool) nw = 1;
-    xm_xms_cursor *curs[8] = {0};
     int rc = 0;
-    for (int i = 0; i < nw && !rc; i++)
-        if (!(curs[i] = xm_xms_cursor_new(&l->err))) rc = l->err.code ? l->err.code : XM_EFAIL;
     for (int64_t k = l->k0; k < l->k1 && !rc; k++) {
         int slot = (int)((k - l->k0) % 2);
         pthread_mutex_lock(&l->mu);
@@ -220,7 +169,7 @@ static void *loader_main(void *arg)
         if (quit) break;
         xm_err e;
         xm_err_clear(&e);
-        rc = xm_batch_fill(&l->src, pool, curs, k, &l->buf[slot], &e);
+        rc = xm_batch_fill(&l->src, l->rd, k, &l->buf[slot], &e);
         pthread_mutex_lock(&l->mu);
         if (rc) {
             l->rc = rc;
@@ -238,17 +187,19 @@ static void *loader_main(void *arg)
         pthread_cond_broadcast(&l->cv);
         pthread_mutex_unlock(&l->mu);
     }
-    xm_pool_free(pool);
-    for (int i = 0; i < 8; i++) xm_xms_cursor_free(curs[i]);
     return NULL;
 }
 
-int xm_loader_start(const xm_loader_src *src, int64_t k0, int64_t k1, xm_loader **out,
-                    xm_err *err)
+int xm_loader_start(const xm_loader_src *src, int64_t k0, int64_t k1, int readers,
+                    xm_loader **out, xm_err *err)
 {
     *out = NULL;
     xm_loader *l = calloc(1, sizeof *l);
     if (!l) return xm_err_set(err, XM_EFAIL, "out of memory");
+    if (!(l->rd = xm_xms_readers_new(readers, err))) {
+        free(l);
+        return err->code ? err->code : XM_EFAIL;
+    }
     l->src = *src;
     l->k0 = k0;
     l->k1 = k1;
@@ -259,6 +210,7 @@ int xm_loader_start(const xm_loader_src *src, int64_t k0, int64_t k1, xm_loader 
     if (pthread_create(&l->thread, NULL, loader_main, l) != 0) {
         pthread_mutex_destroy(&l->mu);
         pthread_cond_destroy(&l->cv);
+        xm_xms_readers_free(l->rd);
         free(l);
         return xm_err_set(err, XM_EFAIL, "cannot start the loader thread");
     }
@@ -308,5 +260,6 @@ void xm_loader_free(xm_loader *l)
     pthread_cond_destroy(&l->cv);
     xm_batch_release(&l->buf[0]);
     xm_batch_release(&l->buf[0 + 1]);
+    xm_xms_readers_free(l->rd);
     free(l);
 }

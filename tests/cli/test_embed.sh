@@ -1,8 +1,8 @@
 #!/bin/bash
 # test_embed.sh: xm-embed end to end on a model file written by h5py (a
 # ResNet-20 with random weights, as another program would write it):
-# output schema, final line, --shard coverage, embed -> centroid -> pair, and
-# the one-line errors. Numerical truth is tests/engine/test_embed.c.
+# output schema, final line, --shard coverage, --readers, embed -> centroid
+# -> pair, and the one-line errors. Numerical truth is tests/engine/test_embed.c.
 # Needs /usr/bin/python3 with h5py (skip: 77).
 set -u
 BIN=${XM_BIN:?}; IMG=${XM_TESTS:?}/images
@@ -77,6 +77,16 @@ for k in (1, 2, 3):
         seen.append(rec)
 assert sorted(seen) == list(range(8)), seen
 EOF
+# --readers: the same features whatever the number of reader threads, also
+# for gray records replicated to RGB (many records a block)
+expect 0 "$EMB" -m m3.h5 d.xms -o r3.h5 --batch 3 --threads 2 --readers 3 -q
+[ "$($PY "$H5SUM" f.h5 features)" = "$($PY "$H5SUM" r3.h5 features)" ] ||
+    { echo "FAIL: --readers 3 changed the features"; fails=$((fails + 1)); }
+"$BIN/xm-pack" imgs -o g.xms --size 36 --channels 1 -q || { echo "FAIL: xm-pack gray"; fails=$((fails + 1)); }
+expect 0 "$EMB" -m m3.h5 g.xms -o g1.h5 --batch 3 --threads 2 --readers 1 -q
+expect 0 "$EMB" -m m3.h5 g.xms -o g5.h5 --batch 3 --threads 2 --readers 5 -q
+[ "$($PY "$H5SUM" g1.h5 features)" = "$($PY "$H5SUM" g5.h5 features)" ] ||
+    { echo "FAIL: --readers 5 changed the gray set's features"; fails=$((fails + 1)); }
 expect 0 "$BIN/xm-centroid" s1.h5 s2.h5 s3.h5 -o c.h5 -q
 expect 0 "$BIN/xm-pair" --source c.h5 --target c.h5 -o p.h5 -q
 # 2. errors: one line, nonzero exit, no output left

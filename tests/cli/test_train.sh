@@ -37,6 +37,7 @@ expect 0 "$TRAIN" -m pre.model.h5 xm.h5 -o xm.model.h5 --eval test.xms --eval-ev
 has err 'target head: new \(4 classes'
 has err 'source head: 4 of 4 rows from the model'
 has err 'final loss [0-9.]+, eval top1 [0-9.]+, mean class acc [0-9.]+'
+has err 'waited [0-9.]+ s for data in [0-9.]+ s of 6 step\(s\) \([0-9.]+%\)$'
 has m1.jsonl '"step": 3, "eval_top1"'
 py <<'EOF'
 import h5py, json
@@ -52,6 +53,10 @@ EOF
 
 # 2. --stop-after then --resume gives the uninterrupted weights, bit for bit
 expect 0 "$TRAIN" -m pre.model.h5 xm.h5 -o a.h5 --label-mode split --reg l2sp -j 2
+# the same weights whatever the number of reader threads
+expect 0 "$TRAIN" -m pre.model.h5 xm.h5 -o r.h5 --label-mode split --reg l2sp -j 2 --readers 3
+[ "$($PY "$H5SUM" a.h5 data)" = "$($PY "$H5SUM" r.h5 data)" ] ||
+    { echo "FAIL: --readers 3 changed the trained weights"; fails=$((fails + 1)); }
 expect 0 "$TRAIN" -m pre.model.h5 xm.h5 -o b.h5 --label-mode split --reg l2sp --stop-after 4 -j 2
 has err 'stopped after step 4'
 [ -e b.h5 ] && { echo "FAIL: --stop-after wrote the final model"; fails=$((fails + 1)); }
