@@ -34,7 +34,7 @@ bins=()
 for b in build-gpu/bin/test_cuda_*; do
     [[ $b == *_fake ]] || bins+=("$b") # the _fake twins are for machines without a GPU
 done
-for t in bench_engine bench_loader test_net_ref20 test_net_ref18 xm-pack xm-train xm-probe; do
+for t in bench_engine bench_loader test_net_ref20 test_net_ref18 xm-pack xm-train xm-embed xm-probe; do
     if [ -x build-gpu/bin/$t ]; then bins+=(build-gpu/bin/$t); else echo "device_bundle: note: no $t" >&2; fi
 done
 mkdir -p .xmdev

@@ -19,7 +19,9 @@
 # steps, xm-train end to end at f32, tf32, bf16 and f16 with loss scaling),
 # the bf16 benchmark rows (xm, then PyTorch AMP), one profiled xm run (train
 # 64 bf16), xm-train's step time for none/xmixup/cotrain plans at ResNet-50
-# 224 px (scripts/device_step_check.sh), then if time is left the f32 rows
+# 224 px (scripts/device_step_check.sh), xm-embed's images/s with one and
+# the default number of reader threads (scripts/device_embed_check.sh),
+# then if time is left the f32 rows
 # and a profiled train 256 f32 run, torch.compile, and compute-sanitizer
 # (memcheck, racecheck) over test_cuda_ops with the new kernels.
 # Env: OUT (default ./device-out), XM_BENCH_ITERS (10), XM_SKIP_TESTS=1,
@@ -191,6 +193,10 @@ if [ "${XM_SKIP_BENCH:-0}" != 1 ]; then
         "$root/.xmdev/step-check" bf16
     [ -x "$B/xm-train" ] && step xm_train_steps_new 100 env $NEW bash scripts/device_step_check.sh \
         cuda "$B" "$root/.xmdev/step-check" bf16
+    # xm-embed at batch 256, f32 and bf16, one reader and the default: does
+    # the GPU wait for records (against the infer rows above)
+    [ -x "$B/xm-embed" ] && [ -x "$B/xm-train" ] && step xm_embed_rate 90 bash \
+        scripts/device_embed_check.sh cuda "$B" "$root/.xmdev/step-check" "f32 bf16"
     # if time is left: f32 (xm, PyTorch without TF32), a profiled f32 run
     xm_bench train 64 f32
     xm_bench train 256 f32

@@ -5,6 +5,7 @@
  * final line "N images, S s, R images/s" on stderr. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "xm_atomic.h"
 #include "xm_cli.h"
@@ -24,7 +25,7 @@ static void on_progress(void *ctx, int64_t done, int64_t total)
 
 int main(int argc, char **argv)
 {
-    const char *model = NULL, *out = NULL, *shard = NULL, *device = "auto";
+    const char *model = NULL, *out = NULL, *shard = NULL, *device = "auto", *prec = "f32";
     int64_t batch = 64, threads = 0, readers = 0;
     int json = 0;
     const xm_opt table[] = {
@@ -35,11 +36,12 @@ int main(int argc, char **argv)
         {"device", 0, XM_OPT_STR, &device, "DEV", "cpu, cuda or auto (default)", 0, 0},
         {"threads", 'j', XM_OPT_INT, &threads, "N", "CPU threads (0 = all cores, the default)", 0, 4096},
         {"readers", 0, XM_OPT_INT, &readers, "N", "threads reading records ahead of the device (0 = half the cores, 1 to 8)", 0, 64},
+        {"precision", 0, XM_OPT_STR, &prec, "P", "f32 (default), tf32, bf16 or f16 (half activations; CUDA); features are stored as float32", 0, 0},
         {"json", 0, XM_OPT_FLAG, &json, NULL, "print one JSON line with the totals on stdout", 0, 0},
         {0}};
     xm_cli cli = {.tool = TOOL,
                   .usage = "-m MODEL.h5 DATA.xms... -o FEAT.h5 [--shard K/N] [--batch B]\n"
-                           "               [--device cpu|cuda|auto] [--threads N]",
+                           "               [--device cpu|cuda|auto] [--precision P] [--threads N]",
                   .about = "Pooled backbone features of every record (center crop to the model's input\n"
                            "size, its mean/std), with labels, record indices and class names.",
                   .opts = table};
@@ -58,6 +60,12 @@ int main(int argc, char **argv)
                         .flags = cli.force ? XM_ATOMIC_FORCE : 0};
     if (!rc && (!model || !out)) rc = xm_err_set(&err, XM_EUSAGE, "-m MODEL.h5 and -o FEAT.h5 are required");
     if (!rc && cli.nargs == 0) rc = xm_err_set(&err, XM_EUSAGE, "no .xms file given");
+    static const char *const pk[] = {"f32", "tf32", "bf16", "f16"};
+    int pi = -1;
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(prec, pk[i])) pi = i;
+    if (!rc && pi < 0) rc = xm_err_set(&err, XM_EUSAGE, "--precision: unknown value '%s'", prec);
+    cfg.precision = pi < 0 ? 0 : pi;
     if (!rc && shard) {
         /* K/N with K from 1 (xm_parse_shard takes 0 <= K < N) */
         int64_t k, n;

@@ -155,6 +155,8 @@ static int write_provenance(hid_t f, const xm_embed_cfg *cfg, const xm_model_met
     if (!rc) rc = xm_h5_attr_write_str(f, "transform", tr, err);
     if (!rc) rc = xm_h5_attr_write_i64(f, "input_size", m->input_size, err);
     if (!rc) rc = xm_h5_attr_write_str(f, "layer", "pool", err);
+    static const char *const prec[] = {"f32", "tf32", "bf16", "f16"};
+    if (!rc) rc = xm_h5_attr_write_str(f, "precision", prec[cfg->precision & 3], err);
     if (!rc) rc = xm_h5_attr_write_i64(f, "shard", cfg->shard_n ? cfg->shard_k : 1, err);
     if (!rc) rc = xm_h5_attr_write_i64(f, "shards", cfg->shard_n ? cfg->shard_n : 1, err);
     return rc;
@@ -205,7 +207,7 @@ int xm_embed_run(const xm_embed_cfg *cfg, xm_embed_progress progress, void *ctx,
     memset(stats, 0, sizeof *stats);
     loader *L = &st.L;
     int batch = cfg->batch > 0 ? cfg->batch : 64;
-    xm_backend_cfg bc = {.threads = cfg->threads};
+    xm_backend_cfg bc = {.threads = cfg->threads, .precision = (xm_precision)cfg->precision};
     int rc = xm_xms_set_open(cfg->inputs, cfg->ninputs, NULL, &st.set, err);
     if (!rc && !(st.be = xm_backend_new(cfg->device ? cfg->device : "auto", &bc, err)))
         rc = err ? err->code : XM_EFAIL;

@@ -29,6 +29,7 @@ typedef struct xm_embed_cfg {
     const char *device;          /* "cpu", "cuda", "auto"; NULL = auto */
     int threads;                 /* CPU threads; 0 = all */
     int readers;                 /* threads reading records; 0 = half the cores, 1-8 */
+    int precision;               /* xm_precision: XM_PREC_F32 (0) unless the backend has more */
     int flags;                   /* XM_ATOMIC_FORCE */
 } xm_embed_cfg;
 

@@ -1010,6 +1010,7 @@ opts = [
     ("xm-embed", ["--batch", "0"]), ("xm-embed", ["--batch", "-4"]), ("xm-embed", ["--shard", "3/2"]),
     ("xm-embed", ["--shard", "0/0"]), ("xm-embed", ["--shard", "1/x"]), ("xm-embed", ["--threads", "100000"]),
     ("xm-embed", ["--device", "gpu9"]), ("xm-embed", ["--readers", "-1"]), ("xm-embed", ["--readers", "x"]),
+    ("xm-embed", ["--precision", "f8"]),
     ("xm-probe", ["--batch", "0"]), ("xm-probe", ["--head", "middle"]), ("xm-probe", ["--l2", "-1"]),
     ("xm-probe", ["--max-iter", "-1"]), ("xm-probe", ["--tol", "nan"]), ("xm-probe", ["--threads", "100000"]),
     ("xm-pair", ["--rounds", "0"]), ("xm-pair", ["--rounds", "-1"]), ("xm-pair", ["--method", "best"]),

@@ -66,7 +66,7 @@ assert list(r) == list(range(8)) and list(l) == [0, 0, 0, 1, 1, 2, 2, 2], l
 assert list(f["classes"].asstr()[()]) == ["a", "b", "c"]
 assert f["labels"].dtype == np.int32 and f["records"].dtype == np.int64
 assert f.attrs["layer"] in ("pool", b"pool") and len(f.attrs["model_xxh64"]) == 16
-assert f.attrs["shards"] == 1
+assert f.attrs["shards"] == 1 and f.attrs["precision"] in ("f32", b"f32")
 seen = []
 for k in (1, 2, 3):
     s = h5py.File("s%d.h5" % k, "r")
@@ -94,6 +94,11 @@ expect 2 "$EMB" -m m3.h5 d.xms -o x.h5 --shard 0/3
 has err "^xm-embed: error: --shard: '0/3': expected K/N with 1 <= K <= N$"
 expect 2 "$EMB" -m m3.h5 d.xms -o x.h5 --shard 4/3
 expect 2 "$EMB" d.xms -o x.h5
+expect 2 "$EMB" -m m3.h5 d.xms -o x.h5 --precision bf17
+has err "^xm-embed: error: --precision: unknown value 'bf17'$"
+expect 2 "$EMB" -m m3.h5 d.xms -o x.h5 --precision bf16 --device cpu
+has err '^xm-embed: error: .*only float32 precision'
+lines err 1
 expect 66 "$EMB" -m nothere.h5 d.xms -o x.h5
 has err '^xm-embed: error: nothere.h5'
 lines err 1
