@@ -26,7 +26,7 @@
 
 typedef struct opts {
     const char *model, *device, *head, *confusion, *predictions, *linear, *spectrum, *pairs, *subsets;
-    int64_t threads, batch, max_iter;
+    int64_t threads, batch, max_iter, readers;
     double l2, tol;
     int per_class;
     xm_cli cli;
@@ -320,6 +320,7 @@ static int run(opts *o, xm_err *err)
         }
     }
     xm_probe_run_opts ro = {.batch = (int)o->batch, .head = head, .want_logits = !o->linear,
+                            .readers = (int)o->readers,
                             .want_features = e.keep_feat, .map = map, .progress = on_progress, .progress_ctx = &e};
     char extra[512] = "";
     char **names = NULL;
@@ -415,6 +416,7 @@ int main(int argc, char **argv)
         {"device", 0, XM_OPT_STR, &o.device, "DEV", "cpu, cuda or auto (default: cuda when present)", 0, 0},
         {"threads", 'j', XM_OPT_INT, &o.threads, "N", "CPU threads (0 = all cores, the default)", 0, 4096},
         {"batch", 'b', XM_OPT_INT, &o.batch, "B", "images per forward pass (default 256)", 1, 65536},
+        {"readers", 0, XM_OPT_INT, &o.readers, "N", "threads reading records (0 = half the cores, 1 to 8)", 0, 64},
         {"head", 0, XM_OPT_STR, &o.head, "fc|source", "evaluate the target head fc (default) or source_fc", 0, 0},
         {"per-class", 0, XM_OPT_FLAG, &o.per_class, NULL, "add per-class accuracy to the JSON (and a table on stderr)", 0, 0},
         {"confusion", 0, XM_OPT_STR, &o.confusion, "FILE", "write the confusion matrix as CSV (rows: true class)", 0, 0},

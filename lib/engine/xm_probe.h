@@ -70,6 +70,7 @@ typedef struct xm_probe_run_opts {
     int batch;             /* records per forward pass (> 0) */
     int head;              /* 0: fc, 1: source_fc */
     int want_logits, want_features;
+    int readers;           /* threads reading records (xm_xms_readers_new: 0 = default) */
     const int32_t *map;    /* data class -> head class (xm_probe_map_classes); NULL: identity */
     void (*progress)(void *ctx, int64_t done, int64_t total); /* may be NULL */
     void *progress_ctx;

@@ -1,13 +1,14 @@
 /* xm_probe_run.c: a model over an .xms data set, batch by batch, in
  * evaluation mode, with the evaluation transform (center crop to the input
- * size, the model's mean/std) done by the backend's input_mix. Records are
- * read with one cursor on the calling thread: at 28 px decoding is a small
- * fraction of the forward pass. */
+ * size, the model's mean/std) done by the backend's input_mix. Each batch's
+ * records are read by xm_xms_readers (planned from the index, then read on
+ * `readers` threads), between the batches' forward passes. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "xm_probe.h"
+#include "xm_xms_readers.h"
 
 typedef struct run_bufs {
     xm_tensor x;
@@ -16,6 +17,7 @@ typedef struct run_bufs {
     uint8_t *dev;         /* the same in backend memory */
     size_t dev_cap;
     xm_mix_item *items;
+    xm_xms_fetch *reads;
     int32_t *labels;
     float *logits, *feat;
 } run_bufs;
@@ -49,20 +51,22 @@ int xm_probe_run(xm_backend *be, xm_net *net, const xm_model_meta *meta, const x
     run_bufs b = {0};
     int rc = xm_tensor_alloc(be, &b.x, B, S, S, C, be->act_dtype, err);
     b.items = calloc((size_t)B, sizeof *b.items);
+    b.reads = calloc((size_t)B, sizeof *b.reads);
     b.labels = calloc((size_t)B, sizeof *b.labels);
     b.logits = o->want_logits ? malloc((size_t)B * k * sizeof(float)) : NULL;
     b.feat = o->want_features ? malloc((size_t)B * d * sizeof(float)) : NULL;
-    if (!rc && (!b.items || !b.labels || (o->want_logits && !b.logits) || (o->want_features && !b.feat)))
+    if (!rc && (!b.items || !b.reads || !b.labels || (o->want_logits && !b.logits) ||
+                (o->want_features && !b.feat)))
         rc = xm_err_set(err, XM_EFAIL, "out of memory");
-    xm_xms_cursor *cur = rc ? NULL : xm_xms_cursor_new(err);
-    if (!rc && !cur) rc = XM_EFAIL;
+    xm_xms_readers *rd = rc ? NULL : xm_xms_readers_new(o->readers, err);
+    if (!rc && !rd) rc = err->code ? err->code : XM_EFAIL;
     uint64_t total = xm_xms_set_count(set);
     for (uint64_t first = 0; !rc && first < total; first += (uint64_t)B) {
         int n = total - first < (uint64_t)B ? (int)(total - first) : B;
         size_t used = 0;
         for (int i = 0; !rc && i < n; i++) {
             xm_xms_rec r;
-            if ((rc = xm_xms_set_read(set, cur, first + i, &r, err))) break;
+            xm_xms_set_peek(set, first + i, &r);
             if (r.c != C) {
                 int f;
                 uint64_t local;
@@ -81,13 +85,14 @@ int xm_probe_run(xm_backend *be, xm_net *net, const xm_model_meta *meta, const x
                 }
                 b.host = p, b.host_cap = cap;
             }
-            memcpy(b.host + used, r.px, bytes);
+            b.reads[i] = (xm_xms_fetch){set, (int64_t)(first + i), (int64_t)used, bytes, C};
             b.items[i] = (xm_mix_item){.off_a = (int64_t)used, .off_b = -1, .ha = r.h, .wa = r.w,
                                        .ya = center_off(r.h, S), .xa = center_off(r.w, S), .lam = 1.0f};
             b.labels[i] = r.label < 0 || r.label >= xm_xms_set_nclasses(set) ? -1
                           : o->map ? o->map[r.label] : r.label;
             used += bytes;
         }
+        if (!rc) rc = xm_xms_readers_run(rd, b.reads, n, b.host, err);
         xm_tensor x = b.x;
         x.n = n;
         if (!rc) rc = grow_dev(be, &b, used, err);
@@ -101,10 +106,10 @@ int xm_probe_run(xm_backend *be, xm_net *net, const xm_model_meta *meta, const x
         if (!rc) rc = fn(ctx, &pb, err);
         if (!rc && o->progress) o->progress(o->progress_ctx, (int64_t)(first + n), (int64_t)total);
     }
-    xm_xms_cursor_free(cur);
+    xm_xms_readers_free(rd);
     xm_tensor_release(be, &b.x);
     be->ops->free(be, b.dev);
-    free(b.host), free(b.items), free(b.labels), free(b.logits), free(b.feat);
+    free(b.host), free(b.items), free(b.reads), free(b.labels), free(b.logits), free(b.feat);
     if (rc) xm_backend_oom_batch(err, B);
     return rc;
 }

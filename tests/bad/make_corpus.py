@@ -1013,6 +1013,7 @@ opts = [
     ("xm-embed", ["--precision", "f8"]),
     ("xm-probe", ["--batch", "0"]), ("xm-probe", ["--head", "middle"]), ("xm-probe", ["--l2", "-1"]),
     ("xm-probe", ["--max-iter", "-1"]), ("xm-probe", ["--tol", "nan"]), ("xm-probe", ["--threads", "100000"]),
+    ("xm-probe", ["--readers", "-2"]),
     ("xm-pair", ["--rounds", "0"]), ("xm-pair", ["--rounds", "-1"]), ("xm-pair", ["--method", "best"]),
     ("xm-pair", ["--min-aux", "-1"]), ("xm-pair", ["--per-class", "0"]), ("xm-pair", ["--tile", "0"]),
     ("xm-mix", ["--steps", "0"]), ("xm-mix", ["--steps", "-1"]), ("xm-mix", ["--batch", "0"]),

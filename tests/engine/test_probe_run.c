@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "xm_atomic.h"
+#include "xm_hash.h"
 #include "xm_probe.h"
 #include "xm_rng.h"
 #include "xm_test.h"
@@ -67,6 +68,7 @@ typedef struct cnt {
     xm_probe_acc acc;
     int64_t rows;
     int d;
+    xm_xxh64_state h; /* over every batch's logits and features */
 } cnt;
 
 static int count_batch(void *ctx, const xm_probe_batch *b, xm_err *err)
@@ -77,6 +79,8 @@ static int count_batch(void *ctx, const xm_probe_batch *b, xm_err *err)
     c->rows += b->n;
     c->d = b->d;
     XM_CHECK(b->features != NULL);
+    xm_xxh64_update(&c->h, b->logits, (size_t)b->n * b->k * sizeof(float));
+    if (b->features) xm_xxh64_update(&c->h, b->features, (size_t)b->n * b->d * sizeof(float));
     return 0;
 }
 
@@ -141,13 +145,22 @@ int main(void)
     xm_xms_set *set;
     const char *paths[2] = {data, data2};
     XM_CHECK(xm_xms_set_open(paths, 2, NULL, &set, &err) == 0);
-    cnt c = {0};
-    xm_probe_acc_init(&c.acc, 3, NULL);
-    xm_probe_run_opts ro = {.batch = 3, .want_logits = 1, .want_features = 1};
-    XM_CHECKF(xm_probe_run(be, net, &meta, set, &ro, count_batch, &c, &err) == 0, "run: %s", err.msg);
-    XM_CHECK(c.rows == 20 && c.acc.n == 20 && c.acc.top1 == 10 && c.acc.top5 == 20 && c.d == 64);
-    XM_CHECK(c.acc.confusion[0 * 3 + 2] == 4 && c.acc.confusion[1 * 3 + 2] == 6 && c.acc.confusion[2 * 3 + 2] == 10);
-    xm_probe_acc_release(&c.acc);
+    uint64_t digest[2];
+    for (int k = 0; k < 2; k++) { /* one reader, then three: the same numbers */
+        cnt c = {0};
+        xm_xxh64_init(&c.h, 0);
+        xm_probe_acc_init(&c.acc, 3, NULL);
+        xm_probe_run_opts ro = {.batch = 3, .want_logits = 1, .want_features = 1,
+                                .readers = k ? 3 : 1};
+        XM_CHECKF(xm_probe_run(be, net, &meta, set, &ro, count_batch, &c, &err) == 0, "run: %s",
+                  err.msg);
+        XM_CHECK(c.rows == 20 && c.acc.n == 20 && c.acc.top1 == 10 && c.acc.top5 == 20 && c.d == 64);
+        XM_CHECK(c.acc.confusion[0 * 3 + 2] == 4 && c.acc.confusion[1 * 3 + 2] == 6 &&
+                 c.acc.confusion[2 * 3 + 2] == 10);
+        digest[k] = xm_xxh64_digest(&c.h);
+        xm_probe_acc_release(&c.acc);
+    }
+    XM_CHECKF(digest[0] == digest[1], "3 readers gave other logits or features than 1");
     xm_xms_set_close(set);
 
     /* the tool */
