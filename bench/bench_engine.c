@@ -38,12 +38,11 @@ static double now(void)
 
 static int parse_precision(const char *s, xm_precision *p, xm_err *err)
 {
-    static const char *names[] = {"f32", "tf32", "bf16", "f16"};
-    for (int i = 0; i < 4; i++)
-        if (!strcmp(s, names[i])) {
-            *p = (xm_precision)i;
-            return 0;
-        }
+    int i = xm_precision_parse(s);
+    if (i >= 0) {
+        *p = (xm_precision)i;
+        return 0;
+    }
     return xm_err_set(err, XM_EUSAGE, "--precision %s: expected f32, tf32, bf16 or f16", s);
 }
 

@@ -5,9 +5,9 @@
  * final line "N images, S s, R images/s" on stderr. */
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "xm_atomic.h"
+#include "xm_backend.h"
 #include "xm_cli.h"
 #include "xm_embed.h"
 #include "xm_log.h"
@@ -60,10 +60,7 @@ int main(int argc, char **argv)
                         .flags = cli.force ? XM_ATOMIC_FORCE : 0};
     if (!rc && (!model || !out)) rc = xm_err_set(&err, XM_EUSAGE, "-m MODEL.h5 and -o FEAT.h5 are required");
     if (!rc && cli.nargs == 0) rc = xm_err_set(&err, XM_EUSAGE, "no .xms file given");
-    static const char *const pk[] = {"f32", "tf32", "bf16", "f16"};
-    int pi = -1;
-    for (int i = 0; i < 4; i++)
-        if (!strcmp(prec, pk[i])) pi = i;
+    int pi = xm_precision_parse(prec);
     if (!rc && pi < 0) rc = xm_err_set(&err, XM_EUSAGE, "--precision: unknown value '%s'", prec);
     cfg.precision = pi < 0 ? 0 : pi;
     if (!rc && shard) {

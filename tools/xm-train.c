@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "xm_atomic.h"
+#include "xm_backend.h"
 #include "xm_cli.h"
 #include "xm_log.h"
 #include "xm_parse.h"
@@ -145,8 +146,9 @@ int main(int argc, char **argv)
     if (!rc && cli.nargs != 1) rc = xm_err_set(&err, XM_EUSAGE, "give exactly one PLAN.h5 (see --help)");
     if (!rc && !c.out_path) rc = xm_err_set(&err, XM_EUSAGE, "no output: give -o OUT.h5");
     if (!rc && !(rc = pick("label-mode", label, lm, 2, &v, &err))) c.label_mode = v;
-    static const char *const pk[] = {"f32", "tf32", "bf16", "f16"};
-    if (!rc && !(rc = pick("precision", prec, pk, 4, &v, &err))) c.precision = v;
+    int pi = xm_precision_parse(prec);
+    if (!rc && pi < 0) rc = xm_err_set(&err, XM_EUSAGE, "--precision: unknown value '%s'", prec);
+    if (!rc) c.precision = pi;
     if (!rc && lscale) rc = xm_train_parse_loss_scale(lscale, &c, &err);
     if (!rc && !(rc = pick("schedule", sched, sk, 3, &v, &err))) c.sched = v;
     if (!rc && !(rc = pick("reg", reg, rk, 3, &v, &err))) c.reg = v;

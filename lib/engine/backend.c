@@ -68,6 +68,20 @@ xm_backend *xm_backend_new(const char *device, const xm_backend_cfg *cfg, xm_err
     return NULL;
 }
 
+static const char *const PRECISION_NAMES[] = {"f32", "tf32", "bf16", "f16"};
+
+const char *xm_precision_name(xm_precision p)
+{
+    return (int)p >= 0 && (int)p < 4 ? PRECISION_NAMES[p] : "?";
+}
+
+int xm_precision_parse(const char *s)
+{
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(s, PRECISION_NAMES[i])) return i;
+    return -1;
+}
+
 void xm_backend_free(xm_backend *be)
 {
     if (be) be->ops->destroy(be);

@@ -64,6 +64,12 @@ typedef enum xm_precision {
     XM_PREC_F16 = 3   /* fp16 activations, float32 master weights (CUDA) */
 } xm_precision;
 
+/* The tools' --precision words: "f32", "tf32", "bf16", "f16" ("?" for
+ * anything else); xm_precision_parse gives the precision a word names, or
+ * -1. */
+const char *xm_precision_name(xm_precision p);
+int xm_precision_parse(const char *s);
+
 typedef struct xm_backend_cfg {
     int threads;            /* CPU threads; 0 = all cores */
     int device;             /* CUDA device ordinal */

@@ -75,8 +75,8 @@ char *xm_train_config_json(const xm_train_cfg *c)
     json_num(b, n, &len, "bss_k", c->bss_k);
     json_num(b, n, &len, "bss_eta", c->bss_eta);
     json_str(b, n, &len, "device", c->device);
-    static const char *const pk[] = {"f32", "tf32", "bf16", "f16"};
-    json_str(b, n, &len, "precision", pk[c->precision >= 0 && c->precision < 4 ? c->precision : 0]);
+    json_str(b, n, &len, "precision",
+             xm_precision_name(c->precision >= 0 && c->precision < 4 ? c->precision : 0));
     json_num(b, n, &len, "threads", c->threads);
     char ls[64];
     xm_train_loss_scale_name(c, ls, sizeof ls);

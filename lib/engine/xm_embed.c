@@ -155,8 +155,7 @@ static int write_provenance(hid_t f, const xm_embed_cfg *cfg, const xm_model_met
     if (!rc) rc = xm_h5_attr_write_str(f, "transform", tr, err);
     if (!rc) rc = xm_h5_attr_write_i64(f, "input_size", m->input_size, err);
     if (!rc) rc = xm_h5_attr_write_str(f, "layer", "pool", err);
-    static const char *const prec[] = {"f32", "tf32", "bf16", "f16"};
-    if (!rc) rc = xm_h5_attr_write_str(f, "precision", prec[cfg->precision & 3], err);
+    if (!rc) rc = xm_h5_attr_write_str(f, "precision", xm_precision_name((xm_precision)cfg->precision), err);
     if (!rc) rc = xm_h5_attr_write_i64(f, "shard", cfg->shard_n ? cfg->shard_k : 1, err);
     if (!rc) rc = xm_h5_attr_write_i64(f, "shards", cfg->shard_n ? cfg->shard_n : 1, err);
     return rc;

@@ -215,10 +215,6 @@ static inline xm_backend *tc_cpu_new(void)
     return be;
 }
 
-static inline const char *tc_prec_name(xm_precision p)
-{
-    return p == XM_PREC_F32 ? "f32" : p == XM_PREC_TF32 ? "tf32" : p == XM_PREC_BF16 ? "bf16"
-                                                                                      : "f16";
-}
+static inline const char *tc_prec_name(xm_precision p) { return xm_precision_name(p); }
 
 #endif
