@@ -81,7 +81,7 @@ int xm_cuda_grow(xm_cuda *cu, void **buf, size_t *cap, size_t bytes, const char 
     int rc = xm_cuda_no_capture(cu, why, err);
     if (rc) return rc;
     if (*buf) {
-        if (cu->graphs_live) {
+        if (cu->graphs) {
             if ((rc = xm_cuda_retire(cu, *buf, err))) return rc; /* graphs may use it */
         } else {
             XM_CU(cudaStreamSynchronize(cu->stream)); /* kernels may still use it */
@@ -459,7 +459,7 @@ static void *cuda_alloc(xm_backend *be, size_t bytes, xm_err *err)
 static int capture_misuse(xm_cuda *cu, const char *op)
 {
     if (!xm_cuda_capturing(cu)) return 0;
-    if (!cu->capture_misuse) cu->capture_misuse = op;
+    xm_cuda_capture_mark(cu, op);
     return 1;
 }
 
@@ -550,11 +550,12 @@ static int h2d(xm_cuda *cu, void *dst, const void *src, size_t bytes, xm_err *er
     if (rc) return rc;
     if (!bytes) return 0;
     if (!dst || !src) return xm_err_set(err, XM_EUSAGE, "upload: NULL pointer");
-    if (cu->stage_on && bytes >= XM_STAGE_MIN && bytes <= XM_STAGE_MAX && !is_pinned(src) &&
+    const int pinned = is_pinned(src); /* a driver query: once per upload */
+    if (cu->stage_on && bytes >= XM_STAGE_MIN && bytes <= XM_STAGE_MAX && !pinned &&
         (rc = h2d_staged(cu, dst, src, bytes, err)) != 1)
         return rc;
     XM_CU(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, cu->stream));
-    if (is_pinned(src)) XM_CU(cudaStreamSynchronize(cu->stream));
+    if (pinned) XM_CU(cudaStreamSynchronize(cu->stream));
     return 0;
 }
 

@@ -25,7 +25,9 @@
  * retired buffers are freed with the last graph. */
 #include "xm_cuda.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define XM_CUDA_GRAPH 0x47524150 /* "GRAP": a graph handle */
 
@@ -47,6 +49,12 @@ int xm_cuda_capturing(const xm_cuda *cu)
     return st != cudaStreamCaptureStatusNone; /* active, or broken by a failed call */
 }
 
+void xm_cuda_capture_mark(xm_cuda *cu, const char *what)
+{
+    if (!cu->capture_misuse[0])
+        snprintf(cu->capture_misuse, sizeof cu->capture_misuse, "%s", what);
+}
+
 int xm_cuda_no_capture(xm_cuda *cu, const char *what, xm_err *err)
 {
     enum cudaStreamCaptureStatus st = cudaStreamCaptureStatusNone;
@@ -55,7 +63,7 @@ int xm_cuda_no_capture(xm_cuda *cu, const char *what, xm_err *err)
     /* sticky: the refused op left the recording short, so graph_end must
      * not make a graph of it (the refusal itself calls nothing on CUDA,
      * so the capture would otherwise end cleanly) */
-    if (!cu->capture_misuse) cu->capture_misuse = what;
+    xm_cuda_capture_mark(cu, what);
     return xm_err_set(err, XM_EUSAGE,
                       "CUDA graph capture: %s would allocate or wait for the GPU, which a "
                       "capture cannot record (run one eager step before graph_begin)",
@@ -96,7 +104,7 @@ int xm_cuda_graph_begin(xm_cuda *cu, xm_err *err)
     if (xm_cuda_capturing(cu))
         return xm_err_set(err, XM_EUSAGE, "CUDA graph: graph_begin while capturing "
                                           "(graph_end first)");
-    cu->capture_misuse = NULL;
+    cu->capture_misuse[0] = 0;
     cu->param_gen++; /* every conv plan records its weight conversion (top comment) */
     XM_CU(cudaStreamBeginCapture(cu->stream, cudaStreamCaptureModeThreadLocal));
     return 0;
@@ -131,12 +139,13 @@ int xm_cuda_graph_end(xm_cuda *cu, void **graph, xm_err *err)
     if (!xm_cuda_capturing(cu))
         return xm_err_set(err, XM_EUSAGE, "CUDA graph: graph_end without graph_begin");
     cu->param_gen++; /* the recorded conversions did not run (top comment) */
-    const char *misuse = cu->capture_misuse;
-    cu->capture_misuse = NULL;
+    char misuse[sizeof cu->capture_misuse];
+    memcpy(misuse, cu->capture_misuse, sizeof misuse);
+    cu->capture_misuse[0] = 0;
     cudaGraph_t g = NULL;
     int rc = end_capture(cu, &g, err);
     if (rc) return rc;
-    if (misuse) {
+    if (misuse[0]) {
         (void)cudaGraphDestroy(g);
         return xm_err_set(err, XM_EUSAGE,
                           "CUDA graph capture: %s was called while capturing, which a "
@@ -163,7 +172,6 @@ int xm_cuda_graph_end(xm_cuda *cu, void **graph, xm_err *err)
     h->next = (cuda_graph *)cu->graphs;
     if (h->next) h->next->prev = h;
     cu->graphs = h;
-    cu->graphs_live++;
     *graph = h;
     return 0;
 }
@@ -187,7 +195,7 @@ void xm_cuda_graph_free(xm_cuda *cu, void *graph)
     if (!h) return;
     XM_ASSERT(h->kind == XM_CUDA_GRAPH && h->owner == cu);
     if (xm_cuda_capturing(cu)) {
-        if (!cu->capture_misuse) cu->capture_misuse = "graph_free";
+        xm_cuda_capture_mark(cu, "graph_free");
         return;
     }
     /* a replay still in flight completes first: CUDA frees it afterwards */
@@ -197,7 +205,7 @@ void xm_cuda_graph_free(xm_cuda *cu, void *graph)
     if (h->next) h->next->prev = h->prev;
     h->kind = 0;
     free(h);
-    if (--cu->graphs_live == 0) xm_cuda_retired_free(cu);
+    if (!cu->graphs) xm_cuda_retired_free(cu);
 }
 
 void xm_cuda_graphs_free_all(xm_cuda *cu)

@@ -64,11 +64,12 @@ typedef struct xm_cuda {
     void *prof;              /* backend_cuda.c: per-op timing (XM_CUDA_PROFILE=1), or NULL */
     /* graph.c: CUDA graphs */
     void *cublas_ws;         /* cuBLAS workspace: a captured GEMM must not allocate its own */
-    int graphs_live;         /* executable graphs not freed yet */
-    void *graphs;            /* their list (graph.c), released at destroy */
+    void *graphs;            /* executable graphs not freed yet (graph.c's list); released at destroy */
     void **retired;          /* buffers xm_cuda_grow replaced while graphs were live */
     int n_retired, cap_retired;
-    const char *capture_misuse; /* an op misused or refused while capturing (graph_end reports it, no graph) */
+    char capture_misuse[160]; /* the first op misused or refused while capturing, "" if none
+                               * (graph_end reports it and makes no graph); a copy, as
+                               * callers name ops in stack buffers */
 } xm_cuda;
 
 /* Plans start with their kind so plan_free can dispatch. */
@@ -159,14 +160,16 @@ int xm_cuda_sgd_update(xm_cuda *cu, float *w, const float *g, float *mom, const 
  * xm_cuda_capturing: 1 while cu->stream is capturing (or its capture broke).
  * xm_cuda_no_capture: XM_EUSAGE naming `what` (e.g. "download") while
  * capturing, else 0; every path that allocates, frees or waits calls it.
- * A refusal also marks the capture (capture_misuse): graph_end then makes
- * no graph. */
+ * A refusal also marks the capture (xm_cuda_capture_mark): graph_end then
+ * makes no graph. */
 int xm_cuda_capturing(const xm_cuda *cu);
 int xm_cuda_no_capture(xm_cuda *cu, const char *what, xm_err *err);
 /* Keep a buffer that live graphs may use until the last graph is freed. */
 int xm_cuda_retire(xm_cuda *cu, void *buf, xm_err *err);
 /* Free the retired buffers (synchronises); the backend's destroy calls it. */
 void xm_cuda_retired_free(xm_cuda *cu);
+/* Remember `what` as the capture's first misuse, unless one is noted. */
+void xm_cuda_capture_mark(xm_cuda *cu, const char *what);
 /* Destroy the graphs the caller did not free (the backend's destroy). */
 void xm_cuda_graphs_free_all(xm_cuda *cu);
 int xm_cuda_graph_begin(xm_cuda *cu, xm_err *err);

@@ -415,6 +415,16 @@ static void misuse_checks(void)
     expect_refused(be->ops->graph_end(be, &g, &e), &e, "graph_end after a free", "free");
     fprintf(stderr, "  free: %s\n", e.msg);
     XM_CHECK(g == NULL);
+    /* the refused op's name is built on the refusing call's stack ("allocating
+     * ..."): graph_end must still name it */
+    TC_OK(be->ops->graph_begin(be, err));
+    e = (xm_err){0};
+    XM_CHECK(be->ops->alloc(be, 16, &e) == NULL);
+    g = &e;
+    e = (xm_err){0};
+    expect_refused(be->ops->graph_end(be, &g, &e), &e, "graph_end after a refused alloc",
+                   "allocating");
+    XM_CHECK(g == NULL);
     /* xm_backend_graph_record: a step that fails while recording hands out no graph */
     g = &e;
     e = (xm_err){0};
